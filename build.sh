@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# hvrt build driver.
+#   ./build.sh          build everything (libhvrt.so, header check, C examples, tests' binaries) and run the demo
+#   ./build.sh test     build, then run every suite (xunit, C ABI tests) and print "N passed, N failed"
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+OUT=$ROOT/out
+CONFIG=Release
+mode=${1:-build}
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+ensure_tools() {
+    local missing=()
+    command -v dotnet >/dev/null || { echo "dotnet SDK 10 is required" >&2; exit 1; }
+    command -v gcc >/dev/null || missing+=(gcc)
+    command -v make >/dev/null || missing+=(make)
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+build_lib() {
+    log "publishing libhvrt.so (NativeAOT)"
+    dotnet publish runtime/Runtime.csproj -c $CONFIG -o "$OUT/publish" --nologo -v quiet
+    mkdir -p "$OUT/lib"
+    cp "$OUT/publish/hvrt.so" "$OUT/lib/libhvrt.so"
+    check_exports
+}
+
+# Every exported hvrt_ symbol must be declared in hvrt.h and vice versa (liburing.map discipline).
+check_exports() {
+    local exported declared
+    exported=$(nm -D --defined-only "$OUT/lib/libhvrt.so" | awk '{print $3}' | sed 's/@.*//' | grep '^hvrt_' | sort -u)
+    declared=$(grep -oE '^[a-z_0-9 *]*\bhvrt_[a-z0-9_]+\(' native/include/hvrt.h | grep -oE 'hvrt_[a-z0-9_]+' | sort -u)
+    if [ "$exported" != "$declared" ]; then
+        echo "export/header mismatch:" >&2
+        diff <(echo "$exported") <(echo "$declared") >&2 || true
+        exit 1
+    fi
+}
+
+CFLAGS="-std=c11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Inative/include"
+LDFLAGS="-L$OUT/lib -lhvrt -Wl,-rpath,$OUT/lib -lpthread"
+
+build_native() {
+    mkdir -p "$OUT/bin"
+    log "compiling C examples and tests"
+    for src in native/examples/*.c native/tests/*_test.c; do
+        [ -e "$src" ] || continue
+        gcc $CFLAGS -o "$OUT/bin/$(basename "${src%.c}")" "$src" $LDFLAGS
+    done
+    # The header must also compile as C++ and without <linux/kvm.h>.
+    echo '#include "hvrt.h"' | g++ -std=c++17 -x c++ -fsyntax-only -Inative/include -
+}
+
+run_demo() {
+    log "demo: native/examples/demo.c"
+    "$OUT/bin/demo"
+}
+
+passed=0
+failed=0
+skipped=0
+add_counts() { passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + ${3:-0})); }
+
+run_xunit() {
+    log "xunit: tests/"
+    local logf="$OUT/xunit.log" rc=0
+    HVRT_POISON=1 dotnet test tests/Runtime.Tests.csproj -c $CONFIG --nologo 2>&1 | tee "$logf" || rc=$?
+    local line
+    line=$(grep -E 'Failed: +[0-9]+, Passed: +[0-9]+, Skipped: +[0-9]+' "$logf" | tail -n1 || true)
+    if [ -z "$line" ]; then
+        echo "xunit produced no summary (rc=$rc)" >&2
+        add_counts 0 1
+        return
+    fi
+    local f p s
+    f=$(sed -E 's/.*Failed: +([0-9]+).*/\1/' <<<"$line")
+    p=$(sed -E 's/.*Passed: +([0-9]+).*/\1/' <<<"$line")
+    s=$(sed -E 's/.*Skipped: +([0-9]+).*/\1/' <<<"$line")
+    add_counts "$p" "$f" "$s"
+    [ "$rc" = 0 ] || [ "$f" != 0 ] || add_counts 0 1
+}
+
+# Each C test prints "hvrt-c: N passed, N failed, N skipped" as its last line.
+run_c_tests() {
+    for bin in "$OUT"/bin/*_test; do
+        [ -e "$bin" ] || continue
+        log "C: $(basename "$bin")"
+        local logf="$OUT/$(basename "$bin").log" rc=0
+        HVRT_POISON=1 "$bin" 2>&1 | tee "$logf" || rc=$?
+        local line
+        line=$(grep -E '^hvrt-c: [0-9]+ passed, [0-9]+ failed' "$logf" | tail -n1 || true)
+        if [ -z "$line" ]; then
+            echo "$(basename "$bin") crashed or printed no summary (rc=$rc)" >&2
+            add_counts 0 1
+            continue
+        fi
+        local p f s
+        p=$(sed -E 's/^hvrt-c: ([0-9]+) passed.*/\1/' <<<"$line")
+        f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+        s=$(sed -nE 's/.* ([0-9]+) skipped.*/\1/p' <<<"$line")
+        add_counts "$p" "$f" "${s:-0}"
+        [ "$rc" = 0 ] || [ "$f" != 0 ] || add_counts 0 1
+    done
+}
+
+ensure_tools
+case "$mode" in
+    build)
+        build_lib
+        build_native
+        run_demo
+        ;;
+    test)
+        build_lib
+        build_native
+        run_xunit
+        run_c_tests
+        echo "$passed passed, $failed failed, $skipped skipped"
+        [ "$failed" = 0 ]
+        ;;
+    *)
+        echo "usage: ./build.sh [test]" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,302 @@
+/*
+ * hvrt.h — the C ABI of libhvrt.so, a guest-memory runtime for virtual machine monitors.
+ *
+ * This header is the specification: a function, struct, flag or code that is not here is not
+ * part of the API. hvrt keeps a VMM's memory slots with exactly KVM's rules and answers
+ * gfn → backing translations from any thread without locks.
+ *
+ * Conventions
+ *   - Every function returning int returns 0 on success or a negative Linux errno
+ *     (-EINVAL, -EEXIST, ...): for the same input the same errno the kernel's ioctl gives.
+ *     hvrt's own codes lie outside the errno range (HVRT_EINTERNAL). Nothing throws.
+ *   - Out-parameters are written only on success.
+ *   - A NULL pointer argument gives -EFAULT (as a bad user pointer does in an ioctl); an
+ *     hvrt_vm pointer that is not a live VM gives -EBADF (as a bad fd does).
+ *   - Kernel structs are the kernel's own: this header includes <linux/kvm.h> when it exists
+ *     and defines only what an older <linux/kvm.h> lacks, under the kernel's names, with
+ *     static asserts on size and every offset. A pointer to the kernel's struct is passed as is.
+ *
+ * Versions: HVRT_ABI_VERSION changes on any incompatible change of a signature or layout;
+ * compare it with hvrt_abi_version() at start-up. Same ABI version = binary compatible.
+ *
+ * Threading: slot updates (hvrt_set_user_memory_region*) are serialized inside hvrt by a
+ * per-VM lock and may be called from any thread. hvrt_translate may run on any number of
+ * threads at once, concurrently with updates, with no registration. hvrt_vm_destroy must not
+ * run concurrently with any other call on the same VM.
+ */
+#ifndef HVRT_H
+#define HVRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#if defined(__has_include)
+#if __has_include(<linux/kvm.h>)
+#include <linux/kvm.h>
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#define HVRT_STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#define HVRT_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Versions                                                                                  */
+
+#define HVRT_ABI_VERSION 1u
+#define HVRT_VERSION_MAJOR 0
+#define HVRT_VERSION_MINOR 1
+#define HVRT_VERSION_PATCH 0
+#define HVRT_VERSION_NUMBER (HVRT_VERSION_MAJOR * 1000000 + HVRT_VERSION_MINOR * 1000 + HVRT_VERSION_PATCH)
+
+/* The ABI version of the loaded library; equal to HVRT_ABI_VERSION when header and .so match. */
+uint32_t hvrt_abi_version(void);
+/* HVRT_VERSION_NUMBER of the loaded library. */
+uint32_t hvrt_version_number(void);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Error codes: negative Linux errno values, plus hvrt's own outside the errno range.        */
+
+#define HVRT_OK 0
+#define HVRT_ENOENT (-2)     /* translate: the gfn is in no slot */
+#define HVRT_E2BIG (-7)      /* a config struct longer than this library knows has non-zero tail */
+#define HVRT_EBADF (-9)      /* not a live hvrt_vm; a private fd that is not open */
+#define HVRT_ENOMEM (-12)    /* out of memory; nothing was changed */
+#define HVRT_EFAULT (-14)    /* a NULL pointer argument */
+#define HVRT_EEXIST (-17)    /* the new slot's gfn range overlaps another slot of its address space */
+#define HVRT_EINVAL (-22)    /* any argument KVM refuses: see hvrt_set_user_memory_region2 */
+#define HVRT_EMFILE (-24)    /* hvrt could not duplicate a private fd (process fd limit) */
+#define HVRT_EINTERNAL (-4000) /* an internal failure hvrt caught; a bug, please report */
+
+/* ---------------------------------------------------------------------------------------- */
+/* Kernel structs (uapi), defined here only when <linux/kvm.h> is missing or older.          */
+
+#ifndef KVM_SET_USER_MEMORY_REGION
+/* KVM_SET_USER_MEMORY_REGION: 32 bytes. slot = as_id << 16 | slot id. */
+struct kvm_userspace_memory_region {
+    uint32_t slot;
+    uint32_t flags;
+    uint64_t guest_phys_addr;
+    uint64_t memory_size;     /* bytes; 0 deletes the slot */
+    uint64_t userspace_addr;  /* start of the shared host memory */
+};
+#define KVM_MEM_LOG_DIRTY_PAGES (1UL << 0)
+#define KVM_MEM_READONLY (1UL << 1)
+#endif
+
+#ifndef KVM_SET_USER_MEMORY_REGION2
+/* KVM_SET_USER_MEMORY_REGION2 (Linux 6.8): 160 bytes, the first 32 as v1. */
+struct kvm_userspace_memory_region2 {
+    uint32_t slot;
+    uint32_t flags;
+    uint64_t guest_phys_addr;
+    uint64_t memory_size;
+    uint64_t userspace_addr;
+    uint64_t guest_memfd_offset;
+    uint32_t guest_memfd;
+    uint32_t pad1;
+    uint64_t pad2[14];
+};
+#define KVM_SET_USER_MEMORY_REGION2 0x40A0AE49
+#endif
+#ifndef KVM_MEM_GUEST_MEMFD
+#define KVM_MEM_GUEST_MEMFD (1UL << 2)
+#endif
+
+/*
+ * The 2022 fd-based private memory proposal (Chao Peng, v8 2/8): a v1 region followed by the
+ * private file. Byte-identical to kvm_userspace_memory_region2; KVM_MEM_PRIVATE is bit 2 as
+ * KVM_MEM_GUEST_MEMFD. No kernel shipped it, so it is always defined here.
+ */
+struct kvm_userspace_memory_region_ext {
+    struct kvm_userspace_memory_region region;
+    uint64_t private_offset;
+    uint32_t private_fd;
+    uint32_t pad1;
+    uint64_t pad2[14];
+};
+#ifndef KVM_MEM_PRIVATE
+#define KVM_MEM_PRIVATE (1UL << 2)
+#endif
+
+HVRT_STATIC_ASSERT(sizeof(struct kvm_userspace_memory_region) == 32, "kvm_userspace_memory_region size");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region, slot) == 0, "region.slot");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region, flags) == 4, "region.flags");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region, guest_phys_addr) == 8, "region.guest_phys_addr");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region, memory_size) == 16, "region.memory_size");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region, userspace_addr) == 24, "region.userspace_addr");
+HVRT_STATIC_ASSERT(sizeof(struct kvm_userspace_memory_region2) == 160, "kvm_userspace_memory_region2 size");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, slot) == 0, "region2.slot");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, flags) == 4, "region2.flags");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, guest_phys_addr) == 8, "region2.guest_phys_addr");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, memory_size) == 16, "region2.memory_size");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, userspace_addr) == 24, "region2.userspace_addr");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, guest_memfd_offset) == 32, "region2.guest_memfd_offset");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, guest_memfd) == 40, "region2.guest_memfd");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, pad1) == 44, "region2.pad1");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, pad2) == 48, "region2.pad2");
+HVRT_STATIC_ASSERT(sizeof(struct kvm_userspace_memory_region_ext) == 160, "kvm_userspace_memory_region_ext size");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region_ext, region) == 0, "ext.region");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region_ext, private_offset) == 32, "ext.private_offset");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region_ext, private_fd) == 40, "ext.private_fd");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region_ext, pad1) == 44, "ext.pad1");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region_ext, pad2) == 48, "ext.pad2");
+
+/* ---------------------------------------------------------------------------------------- */
+/* VM                                                                                        */
+
+typedef struct hvrt_vm hvrt_vm;
+
+/* x86 KVM VM types (the type argument of KVM_CREATE_VM). */
+#define HVRT_VM_TYPE_DEFAULT 0      /* KVM_X86_DEFAULT_VM */
+#define HVRT_VM_TYPE_SW_PROTECTED 1 /* KVM_X86_SW_PROTECTED_VM */
+#define HVRT_VM_TYPE_SEV 2          /* KVM_X86_SEV_VM */
+#define HVRT_VM_TYPE_SEV_ES 3       /* KVM_X86_SEV_ES_VM */
+#define HVRT_VM_TYPE_SNP 4          /* KVM_X86_SNP_VM */
+#define HVRT_VM_TYPE_TDX 5          /* KVM_X86_TDX_VM */
+
+/*
+ * Configuration of a VM: which KVM VM type's rules apply, and the host limits KVM applies.
+ * Starts with its own size so it can grow: set size = sizeof(struct hvrt_vm_config). A shorter
+ * struct from an older header gets defaults for the missing fields; a longer one from a newer
+ * header must be zero past the fields this library knows (-E2BIG otherwise). Zero in any field
+ * means "as KVM on this host".
+ *
+ * The VM type decides, as in KVM (x86):
+ *   type              address spaces  READONLY slots  private (bit 2) slots
+ *   DEFAULT           2 (as_id 1=SMM) yes             yes (guest_memfd, Linux 6.18)
+ *   SW_PROTECTED      1               yes             yes
+ *   SEV               2               yes             no
+ *   SEV_ES            2               no              no
+ *   SNP, TDX          1               no              yes
+ * A private slot never allows READONLY or LOG_DIRTY_PAGES.
+ */
+struct hvrt_vm_config {
+    uint32_t size;              /* sizeof(struct hvrt_vm_config); at least 8 */
+    uint32_t vm_type;           /* HVRT_VM_TYPE_*; others: -EINVAL */
+    uint32_t nr_address_spaces; /* 0: the type's number (table above); may be lowered to match a
+                                   KVM without SMM (KVM_CAP_MULTI_ADDRESS_SPACE = 0 means 1);
+                                   more than the type has: -EINVAL */
+    uint32_t max_user_slots;    /* 0: 32764 (x86 KVM_USER_MEM_SLOTS); more: -EINVAL */
+    uint32_t max_gpa_bits;      /* 0: like KVM on this host (MAXPHYADDR with EPT/NPT, else 52);
+                                   a slot reaching past 2^bits: -EINVAL; 13..64 */
+    uint32_t flags;             /* none defined: must be 0 */
+    uint64_t user_addr_limit;   /* 0: this host's TASK_SIZE_MAX (2^47 - 4096, or 2^56 - 4096 with
+                                   5-level paging); userspace_addr + memory_size may not pass it;
+                                   page aligned */
+    uint64_t reserved[4];       /* must be 0 */
+};
+HVRT_STATIC_ASSERT(sizeof(struct hvrt_vm_config) == 64, "hvrt_vm_config size");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_vm_config, user_addr_limit) == 24, "hvrt_vm_config.user_addr_limit");
+
+/*
+ * Creates a VM with no slots. cfg NULL: a default x86 KVM VM (2 address spaces, 32764 user
+ * slots per address space, this host's limits). On success *out is the new VM.
+ * Errors: -EFAULT out is NULL; -EINVAL a config field out of range or a bad size;
+ * -E2BIG unknown non-zero config tail; -ENOMEM.
+ */
+int hvrt_vm_create(const struct hvrt_vm_config *cfg, hvrt_vm **out);
+
+/*
+ * Destroys a VM: frees its memory and closes hvrt's duplicates of every private fd.
+ * NULL or an already destroyed VM: no-op. No other call on this VM may run concurrently
+ * or follow.
+ */
+void hvrt_vm_destroy(hvrt_vm *vm);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Memory slots                                                                              */
+
+/*
+ * KVM_SET_USER_MEMORY_REGION2 with mainline rules: creates, deletes (memory_size 0), moves
+ * (new guest_phys_addr) or changes the flags of (LOG_DIRTY_PAGES) slot `slot & 0xffff` of
+ * address space `slot >> 16`. The same checks in the same order as Linux 6.18's
+ * kvm_set_memory_region, so the same input gives the same errno:
+ *   -EINVAL  flags outside those allowed (LOG_DIRTY_PAGES; READONLY unless the VM type forbids
+ *            it; KVM_MEM_GUEST_MEMFD if the type allows private memory; GUEST_MEMFD excludes
+ *            READONLY and LOG_DIRTY_PAGES); memory_size, guest_phys_addr or userspace_addr not
+ *            4 KiB aligned; userspace_addr + memory_size wraps or passes the user address limit;
+ *            with GUEST_MEMFD, guest_memfd_offset unaligned or offset + size wrapping;
+ *            address space or slot id out of range; guest_phys_addr + memory_size wrapping;
+ *            more than 2^31 - 1 pages; deleting a slot that does not exist; changing
+ *            userspace_addr, size or READONLY of an existing slot; any change but delete of a
+ *            private slot (private slots are immutable); with GUEST_MEMFD, guest_memfd not a
+ *            guest_memfd, offset + size past the file's size, or a page of the file already
+ *            bound to a slot (in any address space); the slot's last gfn above max_gpa_bits.
+ *   -EEXIST  a created or moved slot overlaps another slot of the same address space.
+ *   -EBADF   GUEST_MEMFD and guest_memfd is not an open fd (checked after -EEXIST).
+ *   -ENOMEM, -EMFILE (hvrt could not duplicate the fd).
+ * Identical requests to an existing slot return 0 and change nothing. pad1/pad2 are ignored,
+ * as KVM ignores them. On a private slot hvrt keeps its own duplicate of guest_memfd (closed
+ * when the slot is deleted or the VM destroyed): the caller may close its fd at any time.
+ * On any error nothing changes.
+ */
+int hvrt_set_user_memory_region2(hvrt_vm *vm, const struct kvm_userspace_memory_region2 *r);
+
+/*
+ * KVM_SET_USER_MEMORY_REGION (v1): as hvrt_set_user_memory_region2 on a zeroed region2 with
+ * these 32 bytes, after KVM's v1 filter: any flag but LOG_DIRTY_PAGES and READONLY is -EINVAL.
+ */
+int hvrt_set_user_memory_region(hvrt_vm *vm, const struct kvm_userspace_memory_region *r);
+
+/*
+ * The 2022 proposal: KVM_MEM_PRIVATE (bit 2) with private_fd/private_offset. Same rules and
+ * errno as hvrt_set_user_memory_region2, except that the private file may be a guest_memfd, a
+ * memfd or any regular file (the seed design's inaccessible memfd), and that its end is checked
+ * as private_offset + memory_size <= file size (st_size at the time of the call). A non-regular
+ * file (pipe, socket, directory) is -EINVAL.
+ */
+int hvrt_set_user_memory_region_ext(hvrt_vm *vm, const struct kvm_userspace_memory_region_ext *r);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Translation                                                                               */
+
+#define HVRT_TR_PRIVATE 0x1u     /* the gfn's PRIVATE attribute is set (the guest sees the private file) */
+#define HVRT_TR_READONLY 0x2u    /* the slot is KVM_MEM_READONLY */
+#define HVRT_TR_LOG_DIRTY 0x4u   /* the slot logs dirty pages */
+#define HVRT_TR_HAS_PRIVATE 0x8u /* the slot has a private backing (GUEST_MEMFD / PRIVATE) */
+
+/* What hvrt_translate tells about one gfn: 64 bytes. */
+struct hvrt_translation {
+    uint32_t slot;          /* as_id << 16 | slot id, as in KVM */
+    uint32_t flags;         /* HVRT_TR_* */
+    uint64_t base_gfn;      /* the slot's first gfn */
+    uint64_t npages;        /* the slot's size in pages */
+    uint64_t hva;           /* userspace_addr + (gfn - base_gfn) * 4096 */
+    uint64_t private_pgoff; /* page index of gfn inside private_fd (valid with HAS_PRIVATE, else 0) */
+    int32_t private_fd;     /* hvrt's duplicate of the slot's private fd, valid until the slot is
+                               deleted (do not close it); -1 when the slot has no private backing */
+    uint32_t reserved;      /* 0 */
+    uint64_t run_pages;     /* pages from gfn up to the slot's end or the first page whose
+                               attributes differ (>= 1) */
+    uint64_t generation;    /* generation of the slot set that answered: KVM's scheme, distinct
+                               per address space (as_id, then + the number of address spaces per
+                               change); a cache tagged with it is stale once it changes */
+};
+HVRT_STATIC_ASSERT(sizeof(struct hvrt_translation) == 64, "hvrt_translation size");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, slot) == 0, "hvrt_translation.slot");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, flags) == 4, "hvrt_translation.flags");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, base_gfn) == 8, "hvrt_translation.base_gfn");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, npages) == 16, "hvrt_translation.npages");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, hva) == 24, "hvrt_translation.hva");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, private_pgoff) == 32, "hvrt_translation.private_pgoff");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, private_fd) == 40, "hvrt_translation.private_fd");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, reserved) == 44, "hvrt_translation.reserved");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, run_pages) == 48, "hvrt_translation.run_pages");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, generation) == 56, "hvrt_translation.generation");
+
+/*
+ * Translates gfn of address space as_id. Lock-free and allocation-free; safe from any number
+ * of threads at once, concurrently with slot updates, with no registration: the answer comes
+ * from one consistent slot set (never a mix of two).
+ * Errors: -EFAULT vm or out NULL; -EBADF vm not live; -EINVAL as_id >= the VM's number of
+ * address spaces; -ENOENT gfn in no slot.
+ */
+int hvrt_translate(hvrt_vm *vm, uint32_t as_id, uint64_t gfn, struct hvrt_translation *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HVRT_H */

@@ -1,0 +1,97 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Hvrt.Index;
+using Hvrt.Slots;
+using Hvrt.Sync;
+
+namespace Hvrt.Abi;
+
+/// <summary>Exports for memslot updates and gfn translation.</summary>
+internal static unsafe class ExportsSlots
+{
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_set_user_memory_region", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int SetUserMemoryRegion(VmHandle* vm, KvmUserspaceMemoryRegion* r)
+    {
+        if (r == null)
+        {
+            return CheckVm(vm) is var e && e != 0 ? e : -Errno.EFAULT;
+        }
+        // As the kernel does for v1: a zeroed 160-byte request with the first 32 bytes copied in.
+        KvmUserspaceMemoryRegion2 mem = default;
+        *(KvmUserspaceMemoryRegion*)&mem = *r;
+        return SetRegion(vm, mem, RegionEntry.V1);
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_set_user_memory_region2", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int SetUserMemoryRegion2(VmHandle* vm, KvmUserspaceMemoryRegion2* r)
+    {
+        return r == null ? (CheckVm(vm) is var e && e != 0 ? e : -Errno.EFAULT) : SetRegion(vm, *r, RegionEntry.Region2);
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_set_user_memory_region_ext", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int SetUserMemoryRegionExt(VmHandle* vm, KvmUserspaceMemoryRegion2* r)
+    {
+        return r == null ? (CheckVm(vm) is var e && e != 0 ? e : -Errno.EFAULT) : SetRegion(vm, *r, RegionEntry.Ext);
+    }
+
+    /// <summary>
+    /// gfn → slot and backing. Safe from any thread at any time while the VM lives: a read
+    /// section (no lock, no allocation) keeps the snapshot alive while it is read.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_translate", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int Translate(VmHandle* vm, uint asId, ulong gfn, HvrtTranslation* result)
+    {
+        int e = CheckVm(vm);
+        if (e != 0)
+        {
+            return e;
+        }
+        if (result == null)
+        {
+            return -Errno.EFAULT;
+        }
+        if (asId >= vm->NrAddressSpaces)
+        {
+            return -Errno.EINVAL;
+        }
+        return TranslateCore(vm, asId, gfn, result);
+    }
+
+    /// <summary>The translation itself, shared by the export and the managed tests.</summary>
+    internal static int TranslateCore(VmHandle* vm, uint asId, ulong gfn, HvrtTranslation* result)
+    {
+        int token = ReadSection.Enter(vm->Stripes, &vm->Phase);
+        Snapshot* s = VmHandle.Load(vm, asId);
+        SlotEntry* entry = Snapshot.Find(s, gfn);
+        if (entry != null)
+        {
+            Snapshot.Fill(s, entry, gfn, result);
+        }
+        ReadSection.Exit(vm->Stripes, token);
+        return entry != null ? 0 : -Errno.ENOENT;
+    }
+
+    internal static int SetRegion(VmHandle* vm, in KvmUserspaceMemoryRegion2 mem, RegionEntry entry)
+    {
+        try
+        {
+            int e = CheckVm(vm);
+            return e != 0 ? e : Vm.FromHandle(vm).SetRegion(mem, entry);
+        }
+        catch (Exception)
+        {
+            return -Errno.EINTERNAL;
+        }
+    }
+
+    /// <summary>NULL → -EFAULT (like a bad user pointer); not a live VM → -EBADF (like a bad fd).</summary>
+    internal static int CheckVm(VmHandle* vm)
+    {
+        if (vm == null)
+        {
+            return -Errno.EFAULT;
+        }
+        return vm->Magic == VmHandle.LiveMagic ? 0 : -Errno.EBADF;
+    }
+}

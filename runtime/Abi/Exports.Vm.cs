@@ -1,0 +1,103 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Hvrt.Slots;
+
+namespace Hvrt.Abi;
+
+/// <summary>Exports for versions and the VM object's lifetime. No exception crosses the ABI.</summary>
+internal static unsafe class ExportsVm
+{
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_abi_version", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static uint AbiVersionExport() => AbiVersion.Abi;
+
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_version_number", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static uint VersionNumber() => AbiVersion.Number;
+
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_vm_create", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int VmCreate(byte* cfg, VmHandle** outVm)
+    {
+        try
+        {
+            if (outVm == null)
+            {
+                return -Errno.EFAULT;
+            }
+            int r = ReadConfig(cfg, out HvrtVmConfig? config);
+            if (r != 0)
+            {
+                return r;
+            }
+            r = VmRules.Resolve(config, out VmRules? rules);
+            if (r != 0)
+            {
+                return r;
+            }
+            r = Vm.Create(rules!, out VmHandle* handle);
+            if (r == 0)
+            {
+                *outVm = handle;
+            }
+            return r;
+        }
+        catch (Exception)
+        {
+            return -Errno.EINTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_vm_destroy", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static void VmDestroy(VmHandle* vm)
+    {
+        try
+        {
+            if (VmHandle.IsLive(vm))
+            {
+                Vm.FromHandle(vm).Destroy();
+            }
+        }
+        catch (Exception)
+        {
+            // Nothing can be reported from a void function; the VM is as freed as it got.
+        }
+    }
+
+    /// <summary>
+    /// Reads a size-prefixed config (the extensible-struct rule of openat2/clone3): a shorter
+    /// struct gets defaults for the missing fields; a longer one must have only zeros past the
+    /// fields this version knows (-E2BIG otherwise).
+    /// </summary>
+    private static int ReadConfig(byte* cfg, out HvrtVmConfig? config)
+    {
+        config = null;
+        if (cfg == null)
+        {
+            return 0;
+        }
+        uint size = *(uint*)cfg;
+        const uint Known = 64;
+        if (size < sizeof(uint) * 2 || size > 4096)
+        {
+            return -Errno.EINVAL;
+        }
+        for (uint i = Known; i < size; i++)
+        {
+            if (cfg[i] != 0)
+            {
+                return -Errno.E2BIG;
+            }
+        }
+        HvrtVmConfig c = default;
+        Buffer.MemoryCopy(cfg, &c, sizeof(HvrtVmConfig), Math.Min(size, Known));
+        ulong* reserved = (ulong*)((byte*)&c + 32);
+        for (int i = 0; i < 4; i++)
+        {
+            if (reserved[i] != 0)
+            {
+                return -Errno.EINVAL;
+            }
+        }
+        config = c;
+        return 0;
+    }
+}

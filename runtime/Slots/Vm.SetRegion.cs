@@ -1,0 +1,239 @@
+using Hvrt.Abi;
+using Hvrt.Index;
+using Hvrt.Platform;
+
+namespace Hvrt.Slots;
+
+internal sealed unsafe partial class Vm
+{
+    private const ulong PageMask = 4095;
+
+    /// <summary>
+    /// KVM_SET_USER_MEMORY_REGION{,2} and the _ext proposal: KVM's checks in kvm_set_memory_region's
+    /// order (kvm-abi.md §2), so the same input gives the same errno. Returns 0 or -errno; on error
+    /// nothing changes.
+    /// </summary>
+    public int SetRegion(in KvmUserspaceMemoryRegion2 mem, RegionEntry entry)
+    {
+        lock (_lock)
+        {
+            return SetRegionLocked(mem, entry);
+        }
+    }
+
+    private int SetRegionLocked(in KvmUserspaceMemoryRegion2 mem, RegionEntry entry)
+    {
+        int r = CheckFlags(mem.Flags, entry);
+        if (r != 0)
+        {
+            return r;
+        }
+        uint asId = mem.Slot >> 16;
+        ushort id = (ushort)mem.Slot;
+        bool isPrivate = (mem.Flags & SlotFlags.Private) != 0;
+
+        // General sanity checks.
+        if ((mem.MemorySize & PageMask) != 0 || (mem.GuestPhysAddr & PageMask) != 0)
+        {
+            return -Errno.EINVAL;
+        }
+        if ((mem.UserspaceAddr & PageMask) != 0 || !AccessOk(mem.UserspaceAddr, mem.MemorySize))
+        {
+            return -Errno.EINVAL;
+        }
+        if (isPrivate && ((mem.GuestMemfdOffset & PageMask) != 0 || mem.GuestMemfdOffset + mem.MemorySize < mem.GuestMemfdOffset))
+        {
+            return -Errno.EINVAL;
+        }
+        if (asId >= Rules.NrAddressSpaces || id >= Rules.MaxUserSlots)
+        {
+            return -Errno.EINVAL;
+        }
+        if (mem.GuestPhysAddr + mem.MemorySize < mem.GuestPhysAddr)
+        {
+            return -Errno.EINVAL;
+        }
+        if (mem.MemorySize >> 12 > VmRules.MaxSlotPages)
+        {
+            return -Errno.EINVAL;
+        }
+
+        SlotSet set = _sets[asId];
+        MemSlot? old = set.Get(id);
+        if (mem.MemorySize == 0)
+        {
+            return old == null ? -Errno.EINVAL : Delete(old);
+        }
+
+        ulong baseGfn = mem.GuestPhysAddr >> 12;
+        ulong npages = mem.MemorySize >> 12;
+        if (old != null)
+        {
+            // Private memslots are immutable: they can only be deleted.
+            if (isPrivate || old.HasPrivate)
+            {
+                return -Errno.EINVAL;
+            }
+            if (mem.UserspaceAddr != old.Hva || npages != old.NPages || ((mem.Flags ^ old.Flags) & SlotFlags.Readonly) != 0)
+            {
+                return -Errno.EINVAL;
+            }
+            if (baseGfn != old.BaseGfn)
+            {
+                return Move(old, baseGfn, npages);
+            }
+            return mem.Flags != old.Flags ? UpdateFlags(old, mem.Flags) : 0;
+        }
+        return CreateSlot(mem, entry, asId, id, baseGfn, npages);
+    }
+
+    /// <summary>The v1 ioctl's filter, then check_memory_region_flags.</summary>
+    private int CheckFlags(uint flags, RegionEntry entry)
+    {
+        if (entry == RegionEntry.V1 && (flags & ~(SlotFlags.LogDirtyPages | SlotFlags.Readonly)) != 0)
+        {
+            return -Errno.EINVAL;
+        }
+        uint valid = SlotFlags.LogDirtyPages;
+        if (Rules.AllowsGuestMemfd)
+        {
+            valid |= SlotFlags.Private;
+        }
+        if ((flags & SlotFlags.Private) != 0)
+        {
+            // Dirty logging of private memory is not supported.
+            valid &= ~SlotFlags.LogDirtyPages;
+        }
+        else if (Rules.AllowsReadonly)
+        {
+            // READONLY writes exit as MMIO, which private memory cannot do.
+            valid |= SlotFlags.Readonly;
+        }
+        return (flags & ~valid) != 0 ? -Errno.EINVAL : 0;
+    }
+
+    /// <summary>access_ok(hva, size) on x86-64: the end must not wrap nor pass TASK_SIZE_MAX.</summary>
+    private bool AccessOk(ulong hva, ulong size)
+    {
+        ulong end = hva + size;
+        return end >= hva && end <= Rules.UserAddrLimit;
+    }
+
+    private bool BeyondMaxGfn(ulong baseGfn, ulong npages) => baseGfn + npages - 1 > Rules.MaxGfn;
+
+    private int CreateSlot(in KvmUserspaceMemoryRegion2 mem, RegionEntry entry, uint asId, ushort id, ulong baseGfn, ulong npages)
+    {
+        SlotSet set = _sets[asId];
+        if (set.Overlaps(baseGfn, baseGfn + npages, id))
+        {
+            return -Errno.EEXIST;
+        }
+        bool isPrivate = (mem.Flags & SlotFlags.Private) != 0;
+        PrivateFile.Info file = default;
+        if (isPrivate)
+        {
+            int r = PrivateFile.Inspect(mem.GuestMemfd, mem.GuestMemfdOffset, mem.MemorySize, entry == RegionEntry.Region2, out file);
+            if (r != 0)
+            {
+                return r;
+            }
+            if (_bindings.Overlaps((file.Dev, file.Ino), mem.GuestMemfdOffset >> 12, npages))
+            {
+                return -Errno.EINVAL;
+            }
+        }
+        // kvm_arch_prepare_memory_region runs after the bind: a bad fd wins over a too-high gfn.
+        if (BeyondMaxGfn(baseGfn, npages))
+        {
+            return -Errno.EINVAL;
+        }
+        Snapshot* next = AllocSnapshot(asId, set.Count + 1);
+        if (next == null)
+        {
+            return -Errno.ENOMEM;
+        }
+        int dup = -1;
+        if (isPrivate)
+        {
+            dup = Libc.DupCloexec((int)mem.GuestMemfd);
+            if (dup < 0)
+            {
+                Snapshot.Free(next);
+                return dup == -Errno.EMFILE ? -Errno.EMFILE : -Errno.ENOMEM;
+            }
+        }
+        var slot = new MemSlot
+        {
+            AsId = asId,
+            Id = id,
+            BaseGfn = baseGfn,
+            NPages = npages,
+            Hva = mem.UserspaceAddr,
+            Flags = mem.Flags,
+            PrivateFd = dup,
+            PrivatePgoff = isPrivate ? mem.GuestMemfdOffset >> 12 : 0,
+            PrivateFile = (file.Dev, file.Ino),
+        };
+        set.Add(slot);
+        if (isPrivate)
+        {
+            _bindings.Bind(slot);
+        }
+        Publish(asId, next);
+        return 0;
+    }
+
+    private int Delete(MemSlot old)
+    {
+        Snapshot* next = AllocSnapshot(old.AsId, _sets[old.AsId].Count - 1);
+        if (next == null)
+        {
+            return -Errno.ENOMEM;
+        }
+        _sets[old.AsId].Remove(old);
+        if (old.HasPrivate)
+        {
+            _bindings.Unbind(old);
+        }
+        Publish(old.AsId, next);
+        // Only after the grace period: no reader can still report this fd.
+        if (old.PrivateFd >= 0)
+        {
+            Libc.Close(old.PrivateFd);
+        }
+        return 0;
+    }
+
+    private int Move(MemSlot old, ulong baseGfn, ulong npages)
+    {
+        SlotSet set = _sets[old.AsId];
+        if (set.Overlaps(baseGfn, baseGfn + npages, old.Id))
+        {
+            return -Errno.EEXIST;
+        }
+        if (BeyondMaxGfn(baseGfn, npages))
+        {
+            return -Errno.EINVAL;
+        }
+        Snapshot* next = AllocSnapshot(old.AsId, set.Count);
+        if (next == null)
+        {
+            return -Errno.ENOMEM;
+        }
+        set.Move(old, baseGfn);
+        Publish(old.AsId, next);
+        return 0;
+    }
+
+    private int UpdateFlags(MemSlot old, uint flags)
+    {
+        Snapshot* next = AllocSnapshot(old.AsId, _sets[old.AsId].Count);
+        if (next == null)
+        {
+            return -Errno.ENOMEM;
+        }
+        old.Flags = flags;
+        Publish(old.AsId, next);
+        return 0;
+    }
+}
