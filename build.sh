@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
-OUT=$ROOT/out
+OUT=${HVRT_OUT:-$ROOT/out}
 CONFIG=Release
 mode=${1:-build}
 
