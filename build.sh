@@ -2,6 +2,7 @@
 # hvrt build driver.
 #   ./build.sh          build everything (libhvrt.so, header check, C examples, tests' binaries) and run the demo
 #   ./build.sh test     build, then run every suite (xunit, C ABI tests) and print "N passed, N failed"
+#   ./build.sh bench [ARGS]  run the BenchmarkDotNet suites; ARGS go to BenchmarkDotNet (default: --filter '*')
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -54,6 +55,12 @@ build_native() {
     done
     # The header must also compile as C++ and without <linux/kvm.h>.
     echo '#include "hvrt.h"' | g++ -std=c++17 -x c++ -fsyntax-only -Inative/include -
+}
+
+# The benchmarks are not run by build/test, only compiled, so they keep up with the runtime.
+build_bench() {
+    log "building bench/ (BenchmarkDotNet)"
+    dotnet build bench/Bench.csproj -c $CONFIG --nologo -v quiet
 }
 
 run_demo() {
@@ -113,18 +120,25 @@ case "$mode" in
     build)
         build_lib
         build_native
+        build_bench
         run_demo
         ;;
     test)
         build_lib
         build_native
+        build_bench
         run_xunit
         run_c_tests
         echo "$passed passed, $failed failed, $skipped skipped"
         [ "$failed" = 0 ]
         ;;
+    bench)
+        shift
+        [ $# -gt 0 ] || set -- --filter '*'
+        dotnet run -c $CONFIG --project bench -- "$@"
+        ;;
     *)
-        echo "usage: ./build.sh [test]" >&2
+        echo "usage: ./build.sh [test | bench [BenchmarkDotNet args]]" >&2
         exit 2
         ;;
 esac

@@ -1,0 +1,259 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using BenchmarkDotNet.Attributes;
+using Hvrt.Abi;
+using Hvrt.Slots;
+
+namespace Hvrt.Bench;
+
+/// <summary>
+/// gfn → slot translation: hvrt (through its export and its core) against what a VMM author
+/// would write instead over a sorted array of slot structs. Every method walks the same
+/// precomputed gfns, <see cref="Lookups"/> per invoke, so results are ns per lookup. The slots
+/// are created through hvrt_set_user_memory_region, as a VMM would.
+/// </summary>
+[MemoryDiagnoser]
+public unsafe class TranslateBench
+{
+    /// <summary>Lookups per invoke (OperationsPerInvoke).</summary>
+    private const int Lookups = 1024;
+
+    /// <summary>Gfns in the stream (128 KiB): long enough that the branch predictor cannot learn it.</summary>
+    private const int GfnCount = 16 * 1024;
+
+    private const int MissPercent = 10;
+
+    private VmHandle* _vm;
+    private ulong* _gfns;
+    private int _cursor;
+    private GuestSlot[] _slots = Array.Empty<GuestSlot>();
+    private int _lastUsed;
+
+    [Params(1, 64, 4096)]
+    public int Slots { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _slots = SlotLayout.Build(Slots, seed: 1000 + Slots);
+        _gfns = (ulong*)NativeMemory.AlignedAlloc(GfnCount * sizeof(ulong), 64);
+        SlotLayout.FillGfns(_slots, new Span<ulong>(_gfns, GfnCount), MissPercent, seed: 2000 + Slots);
+
+        delegate* unmanaged[Cdecl]<byte*, VmHandle**, int> create = &ExportsVm.VmCreate;
+        delegate* unmanaged[Cdecl]<VmHandle*, KvmUserspaceMemoryRegion*, int> set = &ExportsSlots.SetUserMemoryRegion;
+        VmHandle* vm;
+        Check(create(null, &vm), "hvrt_vm_create");
+        _vm = vm;
+        foreach (GuestSlot s in _slots)
+        {
+            var r = new KvmUserspaceMemoryRegion
+            {
+                Slot = s.Id,
+                Flags = s.Flags,
+                GuestPhysAddr = s.BaseGfn << 12,
+                MemorySize = s.NPages << 12,
+                UserspaceAddr = s.Hva,
+            };
+            Check(set(_vm, &r), "hvrt_set_user_memory_region");
+        }
+        VerifyAgree();
+        _cursor = 0;
+        _lastUsed = 0;
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        delegate* unmanaged[Cdecl]<VmHandle*, void> destroy = &ExportsVm.VmDestroy;
+        destroy(_vm);
+        _vm = null;
+        NativeMemory.AlignedFree(_gfns);
+        _gfns = null;
+    }
+
+    /// <summary>(a) hvrt_translate through the export's unmanaged function pointer, as the tests call it.</summary>
+    [Benchmark(OperationsPerInvoke = Lookups)]
+    public ulong HvrtExport()
+    {
+        delegate* unmanaged[Cdecl]<VmHandle*, uint, ulong, HvrtTranslation*, int> translate = &ExportsSlots.Translate;
+        ulong* gfns = NextBatch();
+        VmHandle* vm = _vm;
+        HvrtTranslation t;
+        ulong sum = 0;
+        for (int i = 0; i < Lookups; i++)
+        {
+            if (translate(vm, 0, gfns[i], &t) == 0)
+            {
+                sum += t.Hva;
+            }
+        }
+        return sum;
+    }
+
+    /// <summary>(b) The core lookup the export calls: read section, snapshot load, search, fill.</summary>
+    [Benchmark(OperationsPerInvoke = Lookups)]
+    public ulong HvrtCore()
+    {
+        ulong* gfns = NextBatch();
+        VmHandle* vm = _vm;
+        HvrtTranslation t;
+        ulong sum = 0;
+        for (int i = 0; i < Lookups; i++)
+        {
+            if (ExportsSlots.TranslateCore(vm, 0, gfns[i], &t) == 0)
+            {
+                sum += t.Hva;
+            }
+        }
+        return sum;
+    }
+
+    /// <summary>(c) A plain binary search over the VMM's own sorted slot array (KVM's search_memslots shape).</summary>
+    [Benchmark(Baseline = true, OperationsPerInvoke = Lookups)]
+    public ulong BinarySearch()
+    {
+        ulong* gfns = NextBatch();
+        GuestSlot[] slots = _slots;
+        ulong sum = 0;
+        for (int i = 0; i < Lookups; i++)
+        {
+            ulong gfn = gfns[i];
+            int k = FindBinary(slots, gfn);
+            if (k >= 0)
+            {
+                sum += slots[k].Hva + ((gfn - slots[k].BaseGfn) << 12);
+            }
+        }
+        return sum;
+    }
+
+    /// <summary>(d) The binary search behind a last-hit cache (KVM's last_used_slot).</summary>
+    [Benchmark(OperationsPerInvoke = Lookups)]
+    public ulong BinarySearchLastHit()
+    {
+        ulong* gfns = NextBatch();
+        GuestSlot[] slots = _slots;
+        int last = _lastUsed;
+        ulong sum = 0;
+        for (int i = 0; i < Lookups; i++)
+        {
+            ulong gfn = gfns[i];
+            int k = last;
+            if (gfn - slots[k].BaseGfn >= slots[k].NPages)
+            {
+                k = FindBinary(slots, gfn);
+                if (k < 0)
+                {
+                    continue;
+                }
+                last = k;
+            }
+            sum += slots[k].Hva + ((gfn - slots[k].BaseGfn) << 12);
+        }
+        _lastUsed = last;
+        return sum;
+    }
+
+    /// <summary>(e) A linear scan: what one writes for a handful of slots.</summary>
+    [Benchmark(OperationsPerInvoke = Lookups)]
+    public ulong LinearScan()
+    {
+        ulong* gfns = NextBatch();
+        GuestSlot[] slots = _slots;
+        ulong sum = 0;
+        for (int i = 0; i < Lookups; i++)
+        {
+            ulong gfn = gfns[i];
+            int k = FindLinear(slots, gfn);
+            if (k >= 0)
+            {
+                sum += slots[k].Hva + ((gfn - slots[k].BaseGfn) << 12);
+            }
+        }
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int FindBinary(GuestSlot[] slots, ulong gfn)
+    {
+        int lo = 0;
+        int hi = slots.Length - 1;
+        while (lo <= hi)
+        {
+            int mid = (int)((uint)(lo + hi) >> 1);
+            ref GuestSlot s = ref slots[mid];
+            if (gfn < s.BaseGfn)
+            {
+                hi = mid - 1;
+            }
+            else if (gfn - s.BaseGfn >= s.NPages)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                return mid;
+            }
+        }
+        return -1;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int FindLinear(GuestSlot[] slots, ulong gfn)
+    {
+        for (int k = 0; k < slots.Length; k++)
+        {
+            if (gfn - slots[k].BaseGfn < slots[k].NPages)
+            {
+                return k;
+            }
+        }
+        return -1;
+    }
+
+    /// <summary>The next <see cref="Lookups"/> gfns of the stream, wrapping around.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ulong* NextBatch()
+    {
+        // SAFETY: GfnCount is a multiple of Lookups, so the batch never runs past the buffer.
+        ulong* p = _gfns + _cursor;
+        _cursor = (_cursor + Lookups) & (GfnCount - 1);
+        return p;
+    }
+
+    /// <summary>Every method must agree on every gfn of the stream, or the timings mean nothing.</summary>
+    private void VerifyAgree()
+    {
+        delegate* unmanaged[Cdecl]<VmHandle*, uint, ulong, HvrtTranslation*, int> translate = &ExportsSlots.Translate;
+        int hits = 0;
+        for (int i = 0; i < GfnCount; i++)
+        {
+            ulong gfn = _gfns[i];
+            int k = FindBinary(_slots, gfn);
+            HvrtTranslation t;
+            int r = translate(_vm, 0, gfn, &t);
+            bool agree = k == FindLinear(_slots, gfn)
+                && (k < 0
+                    ? r == -2
+                    : r == 0 && t.Slot == _slots[k].Id && t.Hva == _slots[k].Hva + ((gfn - _slots[k].BaseGfn) << 12));
+            if (!agree)
+            {
+                throw new InvalidOperationException($"lookups disagree at gfn {gfn:x}: baseline {k}, hvrt {r} slot {t.Slot}");
+            }
+            hits += k >= 0 ? 1 : 0;
+        }
+        if (hits == GfnCount || hits < GfnCount * (100 - 2 * MissPercent) / 100)
+        {
+            throw new InvalidOperationException($"unexpected hit rate {hits}/{GfnCount}");
+        }
+    }
+
+    private static void Check(int r, string what)
+    {
+        if (r != 0)
+        {
+            throw new InvalidOperationException($"{what}: {r}");
+        }
+    }
+}
