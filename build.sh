@@ -53,8 +53,27 @@ build_native() {
         [ -e "$src" ] || continue
         gcc $CFLAGS -o "$OUT/bin/$(basename "${src%.c}")" "$src" $LDFLAGS
     done
-    # The header must also compile as C++ and without <linux/kvm.h>.
+    # The header must also compile as C++, and with an empty <linux/kvm.h> (its own fallbacks).
     echo '#include "hvrt.h"' | g++ -std=c++17 -x c++ -fsyntax-only -Inative/include -
+    mkdir -p "$OUT/nokvm/linux" && : >"$OUT/nokvm/linux/kvm.h"
+    echo '#include "hvrt.h"' | gcc -std=c11 -x c -fsyntax-only -Wall -Werror -I"$OUT/nokvm" -Inative/include -
+    write_pkgconfig
+}
+
+# out/lib/pkgconfig/hvrt.pc, so that a VMM's build can use `pkg-config --cflags --libs hvrt`.
+write_pkgconfig() {
+    mkdir -p "$OUT/lib/pkgconfig"
+    cat >"$OUT/lib/pkgconfig/hvrt.pc" <<PC
+prefix=$ROOT
+includedir=\${prefix}/native/include
+libdir=$OUT/lib
+
+Name: hvrt
+Description: guest-memory runtime for virtual machine monitors
+Version: $(sed -nE 's/^#define HVRT_VERSION_MAJOR ([0-9]+)/\1/p' native/include/hvrt.h).$(sed -nE 's/^#define HVRT_VERSION_MINOR ([0-9]+)/\1/p' native/include/hvrt.h).$(sed -nE 's/^#define HVRT_VERSION_PATCH ([0-9]+)/\1/p' native/include/hvrt.h)
+Cflags: -I\${includedir}
+Libs: -L\${libdir} -Wl,-rpath,\${libdir} -lhvrt
+PC
 }
 
 # The benchmarks are not run by build/test, only compiled, so they keep up with the runtime.
