@@ -152,6 +152,19 @@ public unsafe class SlotRulesTests
     }
 
     [Fact]
+    public void Move_TakesTheRequestsFlags()
+    {
+        using var vm = new TestVm();
+        Assert.Equal(0, vm.V1(0, LogDirty, 0x10000, 0x4000));
+        Assert.Equal(0, vm.V1(0, 0, 0x20000, 0x4000));
+        Assert.Equal(0, vm.Translate(0x20, out HvrtTranslation t));
+        Assert.Equal(0u, t.Flags);
+        Assert.Equal(0, vm.V1(0, LogDirty, 0x30000, 0x4000));
+        Assert.Equal(0, vm.Translate(0x30, out t));
+        Assert.Equal(HvrtTranslation.FlagLogDirty, t.Flags);
+    }
+
+    [Fact]
     public void ChangingHvaSizeOrReadonly_OfAnExistingSlot_IsEInval()
     {
         using var vm = new TestVm();

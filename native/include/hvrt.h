@@ -61,7 +61,7 @@ uint32_t hvrt_version_number(void);
 
 #define HVRT_OK 0
 #define HVRT_ENOENT (-2)     /* translate: the gfn is in no slot */
-#define HVRT_E2BIG (-7)      /* a config struct longer than this library knows has non-zero tail */
+#define HVRT_E2BIG (-7)      /* a config struct with a non-zero tail this library does not know, or over 4096 bytes */
 #define HVRT_EBADF (-9)      /* not a live hvrt_vm; a private fd that is not open */
 #define HVRT_ENOMEM (-12)    /* out of memory; nothing was changed */
 #define HVRT_EFAULT (-14)    /* a NULL pointer argument */
@@ -174,7 +174,7 @@ typedef struct hvrt_vm hvrt_vm;
  * A private slot never allows READONLY or LOG_DIRTY_PAGES.
  */
 struct hvrt_vm_config {
-    uint32_t size;              /* sizeof(struct hvrt_vm_config); at least 8 */
+    uint32_t size;              /* sizeof(struct hvrt_vm_config); 8..4096 */
     uint32_t vm_type;           /* HVRT_VM_TYPE_*; others: -EINVAL */
     uint32_t nr_address_spaces; /* 0: the type's number (table above); may be lowered to match a
                                    KVM without SMM (KVM_CAP_MULTI_ADDRESS_SPACE = 0 means 1);
@@ -194,8 +194,8 @@ HVRT_STATIC_ASSERT(offsetof(struct hvrt_vm_config, user_addr_limit) == 24, "hvrt
 /*
  * Creates a VM with no slots. cfg NULL: a default x86 KVM VM (2 address spaces, 32764 user
  * slots per address space, this host's limits). On success *out is the new VM.
- * Errors: -EFAULT out is NULL; -EINVAL a config field out of range or a bad size;
- * -E2BIG unknown non-zero config tail; -ENOMEM.
+ * Errors: -EFAULT out is NULL; -EINVAL a config field out of range or size < 8;
+ * -E2BIG size > 4096, or a non-zero byte past the fields this library knows; -ENOMEM.
  */
 int hvrt_vm_create(const struct hvrt_vm_config *cfg, hvrt_vm **out);
 
@@ -225,10 +225,14 @@ void hvrt_vm_destroy(hvrt_vm *vm);
  *            private slot (private slots are immutable); with GUEST_MEMFD, guest_memfd not a
  *            guest_memfd, offset + size past the file's size, or a page of the file already
  *            bound to a slot (in any address space); the slot's last gfn above max_gpa_bits.
+ *            The end check is KVM's: (int64_t)guest_memfd_offset < 0 is -EINVAL, and so is
+ *            (int64_t)(offset + size) > file size, computed with wrap-around as the kernel's
+ *            loff_t is; an offset + size that wraps past 2^63 therefore passes, as in KVM.
  *   -EEXIST  a created or moved slot overlaps another slot of the same address space.
  *   -EBADF   GUEST_MEMFD and guest_memfd is not an open fd (checked after -EEXIST).
  *   -ENOMEM, -EMFILE (hvrt could not duplicate the fd).
- * Identical requests to an existing slot return 0 and change nothing. pad1/pad2 are ignored,
+ * A move takes the request's flags too (LOG_DIRTY_PAGES may change with it). Identical
+ * requests to an existing non-private slot return 0 and change nothing. pad1/pad2 are ignored,
  * as KVM ignores them. On a private slot hvrt keeps its own duplicate of guest_memfd (closed
  * when the slot is deleted or the VM destroyed): the caller may close its fd at any time.
  * On any error nothing changes.
@@ -271,9 +275,13 @@ struct hvrt_translation {
     uint32_t reserved;      /* 0 */
     uint64_t run_pages;     /* pages from gfn up to the slot's end or the first page whose
                                attributes differ (>= 1) */
-    uint64_t generation;    /* generation of the slot set that answered: KVM's scheme, distinct
-                               per address space (as_id, then + the number of address spaces per
-                               change); a cache tagged with it is stale once it changes */
+    uint64_t generation;    /* generation of the slot set that answered, numbered as KVM numbers
+                               its memslot sets: starts at as_id and rises by the number of
+                               address spaces with every change hvrt publishes (one per accepted
+                               create, delete, move or flags change; KVM, which publishes twice
+                               for delete and move, rises twice there), so generations differ
+                               between address spaces; a no-op leaves it; a cache tagged with
+                               it is stale once it changes */
 };
 HVRT_STATIC_ASSERT(sizeof(struct hvrt_translation) == 64, "hvrt_translation size");
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, slot) == 0, "hvrt_translation.slot");

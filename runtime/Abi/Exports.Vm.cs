@@ -76,9 +76,14 @@ internal static unsafe class ExportsVm
         }
         uint size = *(uint*)cfg;
         const uint Known = 64;
-        if (size < sizeof(uint) * 2 || size > 4096)
+        if (size < sizeof(uint) * 2)
         {
             return -Errno.EINVAL;
+        }
+        if (size > 4096)
+        {
+            // copy_struct_from_user refuses structs larger than a page the same way.
+            return -Errno.E2BIG;
         }
         for (uint i = Known; i < size; i++)
         {

@@ -80,7 +80,7 @@ internal sealed unsafe partial class Vm
             }
             if (baseGfn != old.BaseGfn)
             {
-                return Move(old, baseGfn, npages);
+                return Move(old, baseGfn, npages, mem.Flags);
             }
             return mem.Flags != old.Flags ? UpdateFlags(old, mem.Flags) : 0;
         }
@@ -204,7 +204,8 @@ internal sealed unsafe partial class Vm
         return 0;
     }
 
-    private int Move(MemSlot old, ulong baseGfn, ulong npages)
+    /// <summary>KVM_MR_MOVE: the slot gets the request's flags too (KVM builds the new slot from the request).</summary>
+    private int Move(MemSlot old, ulong baseGfn, ulong npages, uint flags)
     {
         SlotSet set = _sets[old.AsId];
         if (set.Overlaps(baseGfn, baseGfn + npages, old.Id))
@@ -221,6 +222,7 @@ internal sealed unsafe partial class Vm
             return -Errno.ENOMEM;
         }
         set.Move(old, baseGfn);
+        old.Flags = flags;
         Publish(old.AsId, next);
         return 0;
     }
