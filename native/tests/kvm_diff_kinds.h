@@ -55,6 +55,8 @@ static void kd_gen_move(struct kd_ctx *c, struct kd_op *op, const struct kd_slot
     op->r.guest_phys_addr = kd_pct(c, 85) ? kd_low_gpa(c) : kd_pick_gpa(c, op->r.memory_size);
     if (kd_pct(c, 10))
         op->r.userspace_addr = kd_pick_hva(c, op->r.memory_size);
+    if (kd_pct(c, 25))
+        op->r.flags ^= KVM_MEM_LOG_DIRTY_PAGES; /* a move takes the request's flags too */
 }
 
 static void kd_gen_flags(struct kd_ctx *c, struct kd_op *op, const struct kd_slot *s)
