@@ -92,23 +92,26 @@ failed=0
 skipped=0
 add_counts() { passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + ${3:-0})); }
 
+# Adds one suite's "passed failed skipped" (empty: it printed no summary, so it crashed) and
+# counts one more failure when it exited non-zero without reporting a failed test.
+tally() {
+    local name=$1 counts=$2 rc=$3
+    if [ -z "$counts" ]; then
+        echo "$name crashed or printed no summary (rc=$rc)" >&2
+        add_counts 0 1
+        return
+    fi
+    local p f s
+    read -r p f s <<<"$counts"
+    add_counts "$p" "$f" "$s"
+    [ "$rc" = 0 ] || [ "$f" != 0 ] || add_counts 0 1
+}
+
 run_xunit() {
     log "xunit: tests/"
     local logf="$OUT/xunit.log" rc=0
     HVRT_POISON=1 dotnet test tests/Runtime.Tests.csproj -c $CONFIG --nologo 2>&1 | tee "$logf" || rc=$?
-    local line
-    line=$(grep -E 'Failed: +[0-9]+, Passed: +[0-9]+, Skipped: +[0-9]+' "$logf" | tail -n1 || true)
-    if [ -z "$line" ]; then
-        echo "xunit produced no summary (rc=$rc)" >&2
-        add_counts 0 1
-        return
-    fi
-    local f p s
-    f=$(sed -E 's/.*Failed: +([0-9]+).*/\1/' <<<"$line")
-    p=$(sed -E 's/.*Passed: +([0-9]+).*/\1/' <<<"$line")
-    s=$(sed -E 's/.*Skipped: +([0-9]+).*/\1/' <<<"$line")
-    add_counts "$p" "$f" "$s"
-    [ "$rc" = 0 ] || [ "$f" != 0 ] || add_counts 0 1
+    tally xunit "$(sed -nE 's/.*Failed: +([0-9]+), Passed: +([0-9]+), Skipped: +([0-9]+).*/\2 \1 \3/p' "$logf" | tail -n1)" "$rc"
 }
 
 # Each C test prints "hvrt-c: N passed, N failed, N skipped" as its last line.
@@ -118,19 +121,7 @@ run_c_tests() {
         log "C: $(basename "$bin")"
         local logf="$OUT/$(basename "$bin").log" rc=0
         HVRT_POISON=1 "$bin" 2>&1 | tee "$logf" || rc=$?
-        local line
-        line=$(grep -E '^hvrt-c: [0-9]+ passed, [0-9]+ failed' "$logf" | tail -n1 || true)
-        if [ -z "$line" ]; then
-            echo "$(basename "$bin") crashed or printed no summary (rc=$rc)" >&2
-            add_counts 0 1
-            continue
-        fi
-        local p f s
-        p=$(sed -E 's/^hvrt-c: ([0-9]+) passed.*/\1/' <<<"$line")
-        f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
-        s=$(sed -nE 's/.* ([0-9]+) skipped.*/\1/p' <<<"$line")
-        add_counts "$p" "$f" "${s:-0}"
-        [ "$rc" = 0 ] || [ "$f" != 0 ] || add_counts 0 1
+        tally "$(basename "$bin")" "$(sed -nE 's/^hvrt-c: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/p' "$logf" | tail -n1)" "$rc"
     done
 }
 
