@@ -59,16 +59,40 @@ uint32_t hvrt_version_number(void);
 /* ---------------------------------------------------------------------------------------- */
 /* Error codes: negative Linux errno values, plus hvrt's own outside the errno range.        */
 
-#define HVRT_OK 0
-#define HVRT_ENOENT (-2)     /* translate: the gfn is in no slot */
-#define HVRT_E2BIG (-7)      /* a config struct with a non-zero tail this library does not know, or over 4096 bytes */
-#define HVRT_EBADF (-9)      /* not a live hvrt_vm; a private fd that is not open */
-#define HVRT_ENOMEM (-12)    /* out of memory; nothing was changed */
-#define HVRT_EFAULT (-14)    /* a NULL pointer argument */
-#define HVRT_EEXIST (-17)    /* the new slot's gfn range overlaps another slot of its address space */
-#define HVRT_EINVAL (-22)    /* any argument KVM refuses: see hvrt_set_user_memory_region2 */
-#define HVRT_EMFILE (-24)    /* hvrt could not duplicate a private fd (process fd limit) */
-#define HVRT_EINTERNAL (-4000) /* an internal failure hvrt caught; a bug, please report */
+/* One list for the codes, their names and their texts (libuv's UV_ERRNO_MAP):
+ * XX(NAME, value, text) */
+#define HVRT_ERRNO_MAP(XX)                                                                      \
+    XX(OK, 0, "success")                                                                       \
+    XX(ENOENT, -2, "no slot holds this guest frame")                                           \
+    XX(E2BIG, -7, "config struct too large or with unknown non-zero fields")                   \
+    XX(EBADF, -9, "not a live hvrt VM, or a private fd that is not open")                      \
+    XX(ENOMEM, -12, "out of memory")                                                           \
+    XX(EFAULT, -14, "NULL pointer argument")                                                   \
+    XX(EEXIST, -17, "the slot overlaps another slot of its address space")                     \
+    XX(EINVAL, -22, "invalid argument (as KVM would refuse it)")                               \
+    XX(EMFILE, -24, "too many open files: the private fd could not be duplicated")             \
+    XX(EINTERNAL, -4000, "internal hvrt error (a bug)")
+
+/* HVRT_OK 0, HVRT_ENOENT (-2), ...: what each means for a given call is in its comment.
+ *   ENOENT    translate: the gfn is in no slot
+ *   E2BIG     a config struct with a non-zero tail this library does not know, or over 4096 bytes
+ *   EBADF     not a live hvrt_vm; a private fd that is not open
+ *   ENOMEM    out of memory; nothing was changed
+ *   EFAULT    a NULL pointer argument
+ *   EEXIST    the new slot's gfn range overlaps another slot of its address space
+ *   EINVAL    any argument KVM refuses: see hvrt_set_user_memory_region2
+ *   EMFILE    hvrt could not duplicate a private fd (process fd limit)
+ *   EINTERNAL an internal failure hvrt caught (outside the errno range); a bug, please report */
+enum hvrt_status {
+#define HVRT_STATUS_ENUM(name, value, text) HVRT_##name = (value),
+    HVRT_ERRNO_MAP(HVRT_STATUS_ENUM)
+#undef HVRT_STATUS_ENUM
+};
+
+/* Static text for a code (never NULL; "unknown error" for a code not in HVRT_ERRNO_MAP). */
+const char *hvrt_strerror(int code);
+/* The code's name without the prefix ("EINVAL"), or "UNKNOWN". */
+const char *hvrt_errname(int code);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Kernel structs (uapi), defined here only when <linux/kvm.h> is missing or older.          */
