@@ -12,7 +12,7 @@ static void show(hvrt_vm *vm, uint64_t gfn)
     struct hvrt_translation t;
     int rc = hvrt_translate(vm, 0, gfn, &t);
     if (rc < 0) {
-        printf("gfn 0x%-8" PRIx64 " -> %s\n", gfn, rc == HVRT_ENOENT ? "no slot (MMIO)" : strerror(-rc));
+        printf("gfn 0x%-8" PRIx64 " -> %s\n", gfn, rc == HVRT_ENOENT ? "no slot (MMIO)" : hvrt_strerror(rc));
         return;
     }
     printf("gfn 0x%-8" PRIx64 " -> slot %u hva 0x%" PRIx64 " run %" PRIu64 " pages%s", gfn, t.slot, t.hva,
@@ -31,7 +31,7 @@ int main(void)
     hvrt_vm *vm;
     int rc = hvrt_vm_create(NULL, &vm);
     if (rc < 0) {
-        fprintf(stderr, "hvrt_vm_create: %s\n", strerror(-rc));
+        fprintf(stderr, "hvrt_vm_create: %s\n", hvrt_strerror(rc));
         return 1;
     }
 
