@@ -38,32 +38,25 @@ static void flags_only_change(struct fixture *fx)
     CHECK(fixture_intact(fx));
 }
 
+/* Moves S2 (LOG_DIRTY, 4 pages) to gfn, expects success, and checks the whole fixture after. */
+static void move_s2(struct fixture *fx, uint64_t gfn)
+{
+    CHECK_RC(set_v1(fx->vm, S2, F_LOG, gfn * PAGE, 4 * PAGE, S2_HVA), 0);
+    fixture_slot(fx, S2)->gfn = gfn;
+    fx->gen[0] += fx->nr_as;
+    CHECK(fixture_intact(fx));
+}
+
 static void move(struct fixture *fx)
 {
-    struct slot_desc *s2 = fixture_slot(fx, S2);
-    CHECK_RC(set_v1(fx->vm, S2, F_LOG, 0x2000 * PAGE, 4 * PAGE, S2_HVA), 0);
-    s2->gfn = 0x2000;
-    fx->gen[0] += fx->nr_as;
-    CHECK(fixture_intact(fx));
+    move_s2(fx, 0x2000);
     CHECK(translates_to_nothing(fx->vm, 0, 0x200));
     /* A move onto part of its own old range overlaps only itself. */
-    CHECK_RC(set_v1(fx->vm, S2, F_LOG, 0x2002 * PAGE, 4 * PAGE, S2_HVA), 0);
-    s2->gfn = 0x2002;
-    fx->gen[0] += fx->nr_as;
-    CHECK(fixture_intact(fx));
-    CHECK_RC(set_v1(fx->vm, S2, F_LOG, 0x2001 * PAGE, 4 * PAGE, S2_HVA), 0);
-    s2->gfn = 0x2001;
-    fx->gen[0] += fx->nr_as;
-    CHECK(fixture_intact(fx));
+    move_s2(fx, 0x2002);
+    move_s2(fx, 0x2001);
     /* Right against a neighbour (the plain slot ends at gfn 0x10): touching is not overlapping. */
-    CHECK_RC(set_v1(fx->vm, S2, F_LOG, 0x10 * PAGE, 4 * PAGE, S2_HVA), 0);
-    s2->gfn = 0x10;
-    fx->gen[0] += fx->nr_as;
-    CHECK(fixture_intact(fx));
-    CHECK_RC(set_v1(fx->vm, S2, F_LOG, 0xfc * PAGE, 4 * PAGE, S2_HVA), 0);
-    s2->gfn = 0xfc;
-    fx->gen[0] += fx->nr_as;
-    CHECK(fixture_intact(fx));
+    move_s2(fx, 0x10);
+    move_s2(fx, 0xfc);
 }
 
 /* A move that also toggles LOG_DIRTY_PAGES is a MOVE, and KVM's new slot takes the request's

@@ -13,26 +13,25 @@ internal static unsafe class ExportsSlots
     [UnmanagedCallersOnly(EntryPoint = "hvrt_set_user_memory_region", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int SetUserMemoryRegion(VmHandle* vm, KvmUserspaceMemoryRegion* r)
     {
-        if (r == null)
-        {
-            return CheckVm(vm) is var e && e != 0 ? e : -Errno.EFAULT;
-        }
         // As the kernel does for v1: a zeroed 160-byte request with the first 32 bytes copied in.
         KvmUserspaceMemoryRegion2 mem = default;
-        *(KvmUserspaceMemoryRegion*)&mem = *r;
-        return SetRegion(vm, mem, RegionEntry.V1);
+        if (r != null)
+        {
+            *(KvmUserspaceMemoryRegion*)&mem = *r;
+        }
+        return SetRegion(vm, r == null ? null : &mem, RegionEntry.V1);
     }
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_set_user_memory_region2", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int SetUserMemoryRegion2(VmHandle* vm, KvmUserspaceMemoryRegion2* r)
     {
-        return r == null ? (CheckVm(vm) is var e && e != 0 ? e : -Errno.EFAULT) : SetRegion(vm, *r, RegionEntry.Region2);
+        return SetRegion(vm, r, RegionEntry.Region2);
     }
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_set_user_memory_region_ext", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int SetUserMemoryRegionExt(VmHandle* vm, KvmUserspaceMemoryRegion2* r)
     {
-        return r == null ? (CheckVm(vm) is var e && e != 0 ? e : -Errno.EFAULT) : SetRegion(vm, *r, RegionEntry.Ext);
+        return SetRegion(vm, r, RegionEntry.Ext);
     }
 
     /// <summary>
@@ -72,12 +71,17 @@ internal static unsafe class ExportsSlots
         return entry != null ? 0 : -Errno.ENOENT;
     }
 
-    internal static int SetRegion(VmHandle* vm, in KvmUserspaceMemoryRegion2 mem, RegionEntry entry)
+    /// <summary>The VM is checked before the request pointer (-EBADF before -EFAULT), as an ioctl checks its fd first.</summary>
+    private static int SetRegion(VmHandle* vm, KvmUserspaceMemoryRegion2* mem, RegionEntry entry)
     {
         try
         {
             int e = CheckVm(vm);
-            return e != 0 ? e : Vm.FromHandle(vm).SetRegion(mem, entry);
+            if (e != 0)
+            {
+                return e;
+            }
+            return mem == null ? -Errno.EFAULT : Vm.FromHandle(vm).SetRegion(*mem, entry);
         }
         catch (Exception)
         {

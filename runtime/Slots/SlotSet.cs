@@ -21,8 +21,8 @@ internal sealed class SlotSet
     /// <summary>True when [start, end) intersects a slot other than <paramref name="exceptId"/> (kvm_check_memslot_overlap).</summary>
     public bool Overlaps(ulong start, ulong end, ushort exceptId)
     {
-        // The first slot that ends after start is the only candidate below end that matters,
-        // but a MOVE's own old position must be skipped, so walk forward from the predecessor.
+        // Slots of one set never overlap, so only the predecessor of start and the slots that
+        // begin before end can intersect; a MOVE's own old position is skipped, not a conflict.
         for (int i = Math.Max(0, UpperBound(start) - 1); i < _byGfn.Count; i++)
         {
             MemSlot s = _byGfn[i];
