@@ -1,57 +1,52 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Threading;
 using Hvrt.Abi;
 using Hvrt.Memory;
 
 namespace Hvrt.Index;
 
-/// <summary>One slot as readers see it, 64 bytes (one cache line).</summary>
-[StructLayout(LayoutKind.Sequential, Size = 64)]
-internal struct SlotEntry
-{
-    public ulong BaseGfn;
-    public ulong NPages;
-    public ulong Hva;
-    public ulong PrivatePgoff;
-    public int PrivateFd;
-    public uint KvmFlags;
-    public uint Slot;
-    public uint Reserved;
-}
-
 /// <summary>
-/// An immutable slot set of one address space: a header, the sorted base gfns (searched) and the
-/// entries (read on a hit), all in one unmanaged block. Built by the writer, published with a
-/// release store, read without locks, freed after a grace period.
+/// An immutable slot set of one address space, as readers see it: a 256-byte header with three
+/// indexes (by gfn for translation, by host address and by private-file page for the reverse
+/// queries), whose top arrays follow the header in the same block and whose leaves are shared
+/// with the snapshots before and after it. Built by the writer (<see cref="SnapshotBuilder"/>),
+/// published with a release store, read without locks, freed after a grace period.
+/// Frozen layout (struct hvrt_snapshot in hvrt_inline.h); a change bumps HVRT_INLINE_LAYOUT.
 /// </summary>
-[StructLayout(LayoutKind.Sequential, Size = 64)]
+[StructLayout(LayoutKind.Sequential, Size = 256)]
 internal unsafe struct Snapshot
 {
+    /// <summary>Set on a snapshot's generation while its successor is being published (KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS).</summary>
+    public const ulong GenUpdateInProgress = 1UL << 63;
+
     public ulong Generation;
     public uint Count;
     public uint AsId;
-    public ulong* Keys;
-    public SlotEntry* Entries;
     public nuint Bytes;
+    private ulong _pad0, _pad1, _pad2, _pad3, _pad4;
+    public IndexTop Gfn;
+    public IndexTop Hva;
+    public IndexTop Private;
 
-    public static Snapshot* Create(uint asId, ulong generation, uint count)
+    /// <summary>Room for the given number of leaves in each index; null when out of memory.</summary>
+    public static Snapshot* Alloc(int gfnLeaves, int hvaLeaves, int privateLeaves)
     {
-        nuint keyBytes = ((nuint)count * 8 + 63) & ~(nuint)63;
-        nuint bytes = (nuint)sizeof(Snapshot) + keyBytes + (nuint)count * (nuint)sizeof(SlotEntry);
+        nuint bytes = (nuint)sizeof(Snapshot) + IndexTop.ArrayBytes(gfnLeaves) + IndexTop.ArrayBytes(hvaLeaves) + IndexTop.ArrayBytes(privateLeaves);
         var s = (Snapshot*)NativeAlloc.Alloc(bytes);
         if (s == null)
         {
             return null;
         }
-        s->Generation = generation;
-        s->Count = count;
-        s->AsId = asId;
-        s->Keys = (ulong*)(s + 1);
-        s->Entries = (SlotEntry*)((byte*)s->Keys + keyBytes);
         s->Bytes = bytes;
+        byte* cursor = (byte*)(s + 1);
+        s->Gfn.Carve(ref cursor, gfnLeaves);
+        s->Hva.Carve(ref cursor, hvaLeaves);
+        s->Private.Carve(ref cursor, privateLeaves);
         return s;
     }
 
+    /// <summary>Frees the block (not the leaves, which other snapshots may share).</summary>
     public static void Free(Snapshot* s)
     {
         if (s != null)
@@ -60,26 +55,43 @@ internal unsafe struct Snapshot
         }
     }
 
+    public static IndexTop* Top(Snapshot* s, IndexKind kind) => kind switch
+    {
+        IndexKind.Gfn => &s->Gfn,
+        IndexKind.Hva => &s->Hva,
+        _ => &s->Private,
+    };
+
     /// <summary>The entry whose range holds gfn, or null. Pure reads; no allocation.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static SlotEntry* Find(Snapshot* s, ulong gfn)
     {
-        // Branch-light lower bound: the last key <= gfn.
-        ulong* keys = s->Keys;
-        nuint n = s->Count;
-        if (n == 0 || gfn < keys[0])
+        nuint leaves = s->Gfn.NrLeaves;
+        if (leaves == 0)
         {
             return null;
         }
+        Leaf* leaf = s->Gfn.Leaves[LastAtMost(s->Gfn.First0, leaves, gfn)];
+        SlotEntry* e = Leaf.Entry(leaf, LastAtMost(leaf->Keys, leaf->Count, gfn));
+        return gfn - e->BaseGfn < e->NPages ? e : null;
+    }
+
+    /// <summary>
+    /// Index of the last key &lt;= x in sorted keys[0..n), or 0 when there is none (the caller's
+    /// range check then fails). Branch-free: the loop count depends on n only, so random keys cost
+    /// no mispredictions. hvrt_inline.h has the same loop; tests keep them in step.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static nuint LastAtMost(ulong* keys, nuint n, ulong x)
+    {
         nuint lo = 0;
         while (n > 1)
         {
             nuint half = n >> 1;
-            lo = keys[lo + half] <= gfn ? lo + half : lo;
+            lo = keys[lo + half] <= x ? lo + half : lo;
             n -= half;
         }
-        SlotEntry* e = s->Entries + lo;
-        return gfn - e->BaseGfn < e->NPages ? e : null;
+        return lo;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -98,6 +110,6 @@ internal unsafe struct Snapshot
         t->PrivateFd = e->PrivateFd;
         t->Reserved = 0;
         t->RunPages = e->NPages - offset;
-        t->Generation = s->Generation;
+        t->Generation = Volatile.Read(ref s->Generation);
     }
 }

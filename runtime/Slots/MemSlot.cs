@@ -1,3 +1,5 @@
+using Hvrt.Index;
+
 namespace Hvrt.Slots;
 
 /// <summary>The writer's record of one accepted slot (KVM's struct kvm_memory_slot, generic part).</summary>
@@ -24,6 +26,20 @@ internal sealed class MemSlot
     public ulong EndGfn => BaseGfn + NPages;
 
     public uint KvmSlot => AsId << 16 | Id;
+
+    /// <summary>The slot as snapshots store it.</summary>
+    public SlotEntry ToEntry() => new()
+    {
+        BaseGfn = BaseGfn,
+        NPages = NPages,
+        Hva = Hva,
+        PrivatePgoff = PrivatePgoff,
+        PrivateFd = PrivateFd,
+        KvmFlags = Flags,
+        Slot = KvmSlot,
+        FileDev = PrivateFile.Dev,
+        FileIno = PrivateFile.Ino,
+    };
 }
 
 /// <summary>Memslot flag bits (uapi KVM_MEM_*).</summary>

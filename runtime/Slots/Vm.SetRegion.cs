@@ -17,7 +17,44 @@ internal sealed unsafe partial class Vm
     {
         lock (_lock)
         {
-            return SetRegionLocked(mem, entry);
+            try
+            {
+                return SetRegionLocked(mem, entry);
+            }
+            finally
+            {
+                Commit();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Applies regions in order, each with KVM_SET_USER_MEMORY_REGION2's rules as if it were the
+    /// only one (a later entry sees the earlier ones), and publishes once: one snapshot per changed
+    /// address space and one grace period for the whole batch. Returns how many were applied.
+    /// </summary>
+    public int SetRegions(KvmUserspaceMemoryRegion2* regions, int n, int* results)
+    {
+        lock (_lock)
+        {
+            int applied = 0;
+            try
+            {
+                for (int i = 0; i < n; i++)
+                {
+                    int r = SetRegionLocked(regions[i], RegionEntry.Region2);
+                    if (results != null)
+                    {
+                        results[i] = r;
+                    }
+                    applied += r == 0 ? 1 : 0;
+                }
+            }
+            finally
+            {
+                Commit();
+            }
+            return applied;
         }
     }
 
@@ -137,7 +174,7 @@ internal sealed unsafe partial class Vm
             {
                 return r;
             }
-            if (_bindings.Overlaps((file.Dev, file.Ino), mem.GuestMemfdOffset >> 12, npages))
+            if (PrivatePagesBound(file.Dev, file.Ino, mem.GuestMemfdOffset >> 12, npages))
             {
                 return -Errno.EINVAL;
             }
@@ -147,8 +184,8 @@ internal sealed unsafe partial class Vm
         {
             return -Errno.EINVAL;
         }
-        Snapshot* next = AllocSnapshot(asId, set.Count + 1);
-        if (next == null)
+        SnapshotBuilder next = Change(asId);
+        if (!next.Prepare())
         {
             return -Errno.ENOMEM;
         }
@@ -158,7 +195,6 @@ internal sealed unsafe partial class Vm
             dup = Libc.DupCloexec((int)mem.GuestMemfd);
             if (dup < 0)
             {
-                Snapshot.Free(next);
                 return dup == -Errno.EMFILE ? -Errno.EMFILE : -Errno.ENOMEM;
             }
         }
@@ -175,31 +211,23 @@ internal sealed unsafe partial class Vm
             PrivateFile = (file.Dev, file.Ino),
         };
         set.Add(slot);
-        if (isPrivate)
-        {
-            _bindings.Bind(slot);
-        }
-        Publish(asId, next);
+        next.Insert(slot.ToEntry());
         return 0;
     }
 
     private int Delete(MemSlot old)
     {
-        Snapshot* next = AllocSnapshot(old.AsId, _sets[old.AsId].Count - 1);
-        if (next == null)
+        SnapshotBuilder next = Change(old.AsId);
+        if (!next.Prepare())
         {
             return -Errno.ENOMEM;
         }
         _sets[old.AsId].Remove(old);
-        if (old.HasPrivate)
-        {
-            _bindings.Unbind(old);
-        }
-        Publish(old.AsId, next);
-        // Only after the grace period: no reader can still report this fd.
+        next.Remove(old.ToEntry());
+        // Closed by Commit, after the grace period: no reader can still report this fd.
         if (old.PrivateFd >= 0)
         {
-            Libc.Close(old.PrivateFd);
+            _fdsToClose.Add(old.PrivateFd);
         }
         return 0;
     }
@@ -216,26 +244,50 @@ internal sealed unsafe partial class Vm
         {
             return -Errno.EINVAL;
         }
-        Snapshot* next = AllocSnapshot(old.AsId, set.Count);
-        if (next == null)
+        SnapshotBuilder next = Change(old.AsId);
+        if (!next.Prepare())
         {
             return -Errno.ENOMEM;
         }
+        next.Remove(old.ToEntry());
         set.Move(old, baseGfn);
         old.Flags = flags;
-        Publish(old.AsId, next);
+        next.Insert(old.ToEntry());
         return 0;
     }
 
     private int UpdateFlags(MemSlot old, uint flags)
     {
-        Snapshot* next = AllocSnapshot(old.AsId, _sets[old.AsId].Count);
-        if (next == null)
+        SnapshotBuilder next = Change(old.AsId);
+        if (!next.Prepare())
         {
             return -Errno.ENOMEM;
         }
+        next.Remove(old.ToEntry());
         old.Flags = flags;
-        Publish(old.AsId, next);
+        next.Insert(old.ToEntry());
         return 0;
+    }
+
+    /// <summary>
+    /// KVM's binding rule: a page of a private file backs at most one gfn, across all address
+    /// spaces. Asked of the same Private index the reverse queries use, including changes of this
+    /// batch not yet published.
+    /// </summary>
+    private bool PrivatePagesBound(ulong dev, ulong ino, ulong firstPage, ulong npages)
+    {
+        var found = new CountingSink();
+        for (uint i = 0; i < _builders.Length; i++)
+        {
+            if (_builders[i].Active)
+            {
+                RangeQuery.ByPrivate(_builders[i].PrivateView, dev, ino, firstPage, firstPage + npages, ref found);
+            }
+            else
+            {
+                RangeQuery.ByPrivate(new TopSeq(&VmHandle.Load(_handle, i)->Private), dev, ino, firstPage, firstPage + npages, ref found);
+            }
+        }
+        return found.Count > 0;
     }
 }

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using System.Threading;
 using Hvrt.Abi;
@@ -13,14 +14,15 @@ namespace Hvrt.Slots;
 /// A VM's writer side: the slot sets, the private-file bindings, and the memslot update
 /// (kvm_set_memory_region) with KVM's checks in KVM's order. One writer at a time (the lock);
 /// every accepted change builds a new snapshot of its address space, publishes it, waits for a
-/// grace period and frees the old one.
+/// grace period and frees what only the old one used.
 /// </summary>
 internal sealed unsafe partial class Vm
 {
     private readonly Lock _lock = new();
     private readonly SlotSet[] _sets;
+    private readonly SnapshotBuilder[] _builders;
     private readonly ulong[] _generations;
-    private readonly PrivateBindings _bindings = new();
+    private readonly List<int> _fdsToClose = new();
     private VmHandle* _handle;
 
     private Vm(VmRules rules, VmHandle* handle)
@@ -28,10 +30,12 @@ internal sealed unsafe partial class Vm
         Rules = rules;
         _handle = handle;
         _sets = new SlotSet[rules.NrAddressSpaces];
+        _builders = new SnapshotBuilder[rules.NrAddressSpaces];
         _generations = new ulong[rules.NrAddressSpaces];
         for (uint i = 0; i < rules.NrAddressSpaces; i++)
         {
             _sets[i] = new SlotSet();
+            _builders[i] = new SnapshotBuilder();
             // Generations differ per address space (KVM: as_id, then += number of address spaces).
             _generations[i] = i;
         }
@@ -53,7 +57,7 @@ internal sealed unsafe partial class Vm
         handle->NrAddressSpaces = rules.NrAddressSpaces;
         for (uint i = 0; i < rules.NrAddressSpaces; i++)
         {
-            Snapshot* empty = Snapshot.Create(i, vm._generations[i], 0);
+            Snapshot* empty = Snapshot.Alloc(0, 0, 0);
             if (empty == null || handle->Stripes == null)
             {
                 Snapshot.Free(empty);
@@ -61,6 +65,8 @@ internal sealed unsafe partial class Vm
                 handle = null;
                 return -Errno.ENOMEM;
             }
+            empty->AsId = i;
+            empty->Generation = vm._generations[i];
             VmHandle.Publish(handle, i, empty);
         }
         handle->Managed = GCHandle.ToIntPtr(GCHandle.Alloc(vm));
@@ -95,44 +101,75 @@ internal sealed unsafe partial class Vm
     {
         for (uint i = 0; i < VmHandle.MaxAddressSpaces; i++)
         {
-            Snapshot.Free(VmHandle.Publish(_handle, i, null));
+            Snapshot* s = VmHandle.Publish(_handle, i, null);
+            if (i < _builders.Length)
+            {
+                _builders[i].Destroy(s);
+            }
+            Snapshot.Free(s);
         }
         NativeAlloc.Free(_handle->Stripes, ReadSection.Bytes);
         NativeAlloc.Free(_handle, (nuint)sizeof(VmHandle));
         _handle = null;
     }
 
-    /// <summary>
-    /// Allocates the next snapshot of an address space before the change it will show, so that an
-    /// allocation failure leaves the VM exactly as it was.
-    /// </summary>
-    private Snapshot* AllocSnapshot(uint asId, int slotCount)
+    /// <summary>The builder of an address space's next snapshot, started from the published one on first use.</summary>
+    private SnapshotBuilder Change(uint asId)
     {
-        return Snapshot.Create(asId, _generations[asId] + Rules.NrAddressSpaces, (uint)slotCount);
+        SnapshotBuilder b = _builders[asId];
+        if (!b.Active)
+        {
+            b.Begin(VmHandle.Load(_handle, asId));
+        }
+        return b;
     }
 
-    /// <summary>Fills <paramref name="next"/> from the slot set, publishes it, waits a grace period, frees the old one.</summary>
-    private void Publish(uint asId, Snapshot* next)
+    /// <summary>
+    /// Publishes every address space changed since the last commit, waits one grace period for
+    /// all of them, then frees what the old snapshots alone used and closes the private-file
+    /// duplicates of deleted slots (no reader can still report them).
+    /// </summary>
+    private void Commit()
     {
-        SlotSet set = _sets[asId];
-        for (int i = 0; i < set.Count; i++)
+        Snapshot** old = stackalloc Snapshot*[VmHandle.MaxAddressSpaces];
+        bool published = false;
+        for (uint i = 0; i < _builders.Length; i++)
         {
-            MemSlot s = set.ByGfn[i];
-            next->Keys[i] = s.BaseGfn;
-            next->Entries[i] = new SlotEntry
+            old[i] = null;
+            SnapshotBuilder b = _builders[i];
+            if (!b.Active)
             {
-                BaseGfn = s.BaseGfn,
-                NPages = s.NPages,
-                Hva = s.Hva,
-                PrivatePgoff = s.PrivatePgoff,
-                PrivateFd = s.PrivateFd,
-                KvmFlags = s.Flags,
-                Slot = s.KvmSlot,
-            };
+                continue;
+            }
+            if (!b.Dirty)
+            {
+                b.Abort();
+                continue;
+            }
+            ulong generation = _generations[i] + Rules.NrAddressSpaces;
+            Snapshot* next = b.Finish(i, generation);
+            SnapshotBuilder.MarkUpdateInProgress(VmHandle.Load(_handle, i));
+            _generations[i] = generation;
+            old[i] = VmHandle.Publish(_handle, i, next);
+            published = true;
         }
-        _generations[asId] = next->Generation;
-        Snapshot* old = VmHandle.Publish(_handle, asId, next);
+        if (!published)
+        {
+            return;
+        }
         ReadSection.Synchronize(_handle->Stripes, &_handle->Phase);
-        Snapshot.Free(old);
+        for (uint i = 0; i < _builders.Length; i++)
+        {
+            if (old[i] != null)
+            {
+                Snapshot.Free(old[i]);
+                _builders[i].AfterGracePeriod();
+            }
+        }
+        foreach (int fd in _fdsToClose)
+        {
+            Libc.Close(fd);
+        }
+        _fdsToClose.Clear();
     }
 }
