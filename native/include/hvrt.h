@@ -278,6 +278,22 @@ int hvrt_set_user_memory_region(hvrt_vm *vm, const struct kvm_userspace_memory_r
  */
 int hvrt_set_user_memory_region_ext(hvrt_vm *vm, const struct kvm_userspace_memory_region_ext *r);
 
+/*
+ * Many slot changes, one publish: applies regions[0..n) in order, each with exactly the rules,
+ * checks and errno of hvrt_set_user_memory_region2 as if it were called alone at that point
+ * (a later entry sees the effect of earlier ones: create then move the same slot works), then
+ * publishes one new slot set per changed address space and waits one grace period for all of
+ * them. Readers see either none of the batch or all of its applied entries, never a part.
+ * A failing entry changes nothing and does not stop the others (no rollback of earlier ones).
+ * The generation rises once per changed address space, not once per entry.
+ * results: NULL, or n int32_t that receive each entry's code (0 or -errno).
+ * Returns the number of entries applied (n when all succeeded), or:
+ *   -EFAULT vm NULL, or regions NULL with n > 0; -EBADF vm not live; -EINVAL n > INT32_MAX.
+ * Use it for VM start-up and for virtio-mem / DIMM hotplug that adds or removes many slots.
+ */
+int hvrt_set_user_memory_regions(hvrt_vm *vm, const struct kvm_userspace_memory_region2 *regions,
+                                 size_t n, int32_t *results);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Translation                                                                               */
 

@@ -34,6 +34,32 @@ internal static unsafe class ExportsSlots
         return SetRegion(vm, r, RegionEntry.Ext);
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_set_user_memory_regions", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int SetUserMemoryRegions(VmHandle* vm, KvmUserspaceMemoryRegion2* regions, nuint n, int* results)
+    {
+        try
+        {
+            int e = CheckVm(vm);
+            if (e != 0)
+            {
+                return e;
+            }
+            if (regions == null && n > 0)
+            {
+                return -Errno.EFAULT;
+            }
+            if (n > int.MaxValue)
+            {
+                return -Errno.EINVAL;
+            }
+            return Vm.FromHandle(vm).SetRegions(regions, (int)n, results);
+        }
+        catch (Exception)
+        {
+            return -Errno.EINTERNAL;
+        }
+    }
+
     /// <summary>
     /// gfn → slot and backing. Safe from any thread at any time while the VM lives: a read
     /// section (no lock, no allocation) keeps the snapshot alive while it is read.

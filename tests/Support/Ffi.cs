@@ -85,6 +85,12 @@ internal static unsafe class Ffi
 
     public static int Region2(VmHandle* vm, KvmUserspaceMemoryRegion2 r) => SetRegion2(vm, &r);
 
+    public static int SetRegions(VmHandle* vm, KvmUserspaceMemoryRegion2* regions, nuint n, int* results)
+    {
+        delegate* unmanaged[Cdecl]<VmHandle*, KvmUserspaceMemoryRegion2*, nuint, int*, int> f = &ExportsSlots.SetUserMemoryRegions;
+        return f(vm, regions, n, results);
+    }
+
     public static int Ext(VmHandle* vm, KvmUserspaceMemoryRegion2 r) => SetExt(vm, &r);
 
     public static int Translate(VmHandle* vm, uint asId, ulong gfn, HvrtTranslation* t)
