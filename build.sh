@@ -3,6 +3,7 @@
 #   ./build.sh          build everything (libhvrt.so, header check, C examples, tests' binaries) and run the demo
 #   ./build.sh test     build, then run every suite (xunit, C ABI tests) and print "N passed, N failed"
 #   ./build.sh bench [ARGS]  run the BenchmarkDotNet suites; ARGS go to BenchmarkDotNet (default: --filter '*')
+#   ./build.sh bench native [ARGS]  build the library and run the C harness bench/native/translate_bench.c
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -49,7 +50,7 @@ LDFLAGS="-L$OUT/lib -lhvrt -Wl,-rpath,$OUT/lib -lpthread"
 build_native() {
     mkdir -p "$OUT/bin"
     log "compiling C examples and tests"
-    for src in native/examples/*.c native/tests/*_test.c; do
+    for src in native/examples/*.c native/tests/*_test.c bench/native/*_bench.c; do
         [ -e "$src" ] || continue
         gcc $CFLAGS -o "$OUT/bin/$(basename "${src%.c}")" "$src" $LDFLAGS
     done
@@ -144,11 +145,19 @@ case "$mode" in
         ;;
     bench)
         shift
+        if [ "${1:-}" = native ]; then
+            shift
+            build_lib
+            build_native
+            log "C harness: bench/native/translate_bench.c"
+            "$OUT/bin/translate_bench" "$@"
+            exit
+        fi
         [ $# -gt 0 ] || set -- --filter '*'
         dotnet run -c $CONFIG --project bench -- "$@"
         ;;
     *)
-        echo "usage: ./build.sh [test | bench [BenchmarkDotNet args]]" >&2
+        echo "usage: ./build.sh [test | bench [BenchmarkDotNet args] | bench native [harness args]]" >&2
         exit 2
         ;;
 esac

@@ -1,0 +1,726 @@
+/* translate_bench: gfn → slot translation as a C caller of libhvrt.so pays it, against the C a
+ * VMM author would write instead, in the same run over the same layout and the same gfns.
+ *
+ *   ./build.sh bench native [--slots 1,8,64] [--reps 7] [--lookups 2097152] [--conc-secs 1]
+ *                           [--conc-slots 64,4096] [--no-conc] [--no-single]
+ *
+ * Single-threaded part: for each slot count, N slots of 2 MiB with seeded gaps of 1..4 × 2 MiB
+ * are created in one hvrt VM (hvrt_set_user_memory_regions) and kept in a sorted C array. Two
+ * precomputed streams of 64 Ki gfns (random: ~90% hits, ~10% misses; sequential: every page of
+ * consecutive slots in order) are walked by every path; one repetition is `lookups` lookups
+ * timed with CLOCK_MONOTONIC; repetitions of the paths are interleaved (rep 1 of every path,
+ * then rep 2, ...) so drift on a shared host hits them alike. Prints ns per lookup: median,
+ * min and max of the repetitions, and the ratio of medians to c_bsearch of the same run.
+ * Every path fills the same 64-byte struct hvrt_translation into a small ring the loop reads
+ * back, so no path gets its stores optimised away.
+ *
+ * Concurrent part: 1 and 2 reader threads for conc-secs each while a writer changes a slot
+ * every 100 µs (toggles LOG_DIRTY, then moves it 2 MiB up, then toggles, then moves it back).
+ * Reports reader lookups/s and the writer's change latency. The baseline c_rcu has the same
+ * threads: its writer copies the sorted array, changes the copy, publishes it with an atomic
+ * exchange, waits for readers (QSBR: readers report a quiescent state every QS_EVERY lookups)
+ * and frees the old array; its readers binary-search the current array. Nothing is pinned.
+ *
+ * The benchmark never asserts speed: it prints numbers and, last, one line per target of the
+ * issue "Lock-free translation at scale" saying met or not met. It exits non-zero only if the
+ * paths disagree on a translation or set-up fails.
+ */
+#include <errno.h>
+#include <hvrt.h>
+#include <hvrt_inline.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench_layout.h"
+
+#define STREAM_LEN 65536u /* 512 KiB of gfns: fits L2, too long for the branch predictor */
+#define STREAM_MASK (STREAM_LEN - 1)
+#define BATCH 64
+#define QS_EVERY 256 /* lookups between a reader's quiescent states (both hvrt and c_rcu readers) */
+#define WRITER_PERIOD_NS 100000ll
+#define MAX_SLOT_COUNTS 8
+#define MAX_PATHS 12
+
+/* ---- options ---------------------------------------------------------------------------- */
+
+static size_t opt_slots[MAX_SLOT_COUNTS] = { 1, 8, 64, 512, 4096, 32764 };
+static int opt_nslots = 6;
+static size_t opt_conc_slots[MAX_SLOT_COUNTS] = { 64, 4096 };
+static int opt_nconc = 2;
+static int opt_reps = 7;
+static size_t opt_lookups = 2u << 20;
+static double opt_conc_secs = 1.0;
+static bool opt_single = true, opt_conc = true;
+
+static int parse_list(const char *s, size_t *out)
+{
+    int n = 0;
+    while (*s && n < MAX_SLOT_COUNTS) {
+        char *end;
+        out[n++] = strtoull(s, &end, 10);
+        s = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+static void parse_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+        if (!strcmp(a, "--slots"))
+            opt_nslots = parse_list(v, opt_slots), i++;
+        else if (!strcmp(a, "--conc-slots"))
+            opt_nconc = parse_list(v, opt_conc_slots), i++;
+        else if (!strcmp(a, "--reps"))
+            opt_reps = atoi(v), i++;
+        else if (!strcmp(a, "--lookups"))
+            opt_lookups = strtoull(v, NULL, 10), i++;
+        else if (!strcmp(a, "--conc-secs"))
+            opt_conc_secs = atof(v), i++;
+        else if (!strcmp(a, "--no-conc"))
+            opt_conc = false;
+        else if (!strcmp(a, "--no-single"))
+            opt_single = false;
+        else {
+            fprintf(stderr, "usage: translate_bench [--slots 1,8,...] [--reps N] [--lookups N] [--conc-secs S] "
+                            "[--conc-slots 64,4096] [--no-conc] [--no-single]\n");
+            exit(2);
+        }
+    }
+    if (opt_reps < 1 || opt_lookups < BATCH)
+        exit(2);
+    opt_lookups -= opt_lookups % BATCH;
+}
+
+/* ---- helpers ----------------------------------------------------------------------------- */
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void die(const char *what, int rc)
+{
+    fprintf(stderr, "translate_bench: %s: %d (%s)\n", what, rc, hvrt_strerror(rc));
+    exit(1);
+}
+
+/* Where every path writes its translations: a ring, so stores cannot be hoisted out of loops. */
+static struct hvrt_translation g_ring[16] __attribute__((aligned(64)));
+static volatile uint64_t g_sink;
+
+/* ---- the VM under test --------------------------------------------------------------------- */
+
+struct bench {
+    size_t n;
+    struct cslot *slots;
+    hvrt_vm *vm;
+    uint64_t *streams[2]; /* random, sequential */
+    size_t last_hit;      /* c_bsearch_lru's cache */
+};
+
+static hvrt_vm *vm_with_slots(const struct cslot *slots, size_t n)
+{
+    hvrt_vm *vm;
+    int rc = hvrt_vm_create(NULL, &vm);
+    if (rc != 0)
+        die("hvrt_vm_create", rc);
+    struct kvm_userspace_memory_region2 *r = calloc(n, sizeof *r);
+    int32_t *results = calloc(n, sizeof *results);
+    for (size_t i = 0; i < n; i++) {
+        r[i].slot = slots[i].slot;
+        r[i].flags = slots[i].flags;
+        r[i].guest_phys_addr = slots[i].base_gfn << 12;
+        r[i].memory_size = slots[i].npages << 12;
+        r[i].userspace_addr = slots[i].hva;
+    }
+    rc = hvrt_set_user_memory_regions(vm, r, n, results);
+    if (rc != (int)n)
+        die("hvrt_set_user_memory_regions", rc < 0 ? rc : results[rc]);
+    free(r);
+    free(results);
+    return vm;
+}
+
+static void bench_init(struct bench *b, size_t n)
+{
+    b->n = n;
+    b->slots = malloc(n * sizeof *b->slots);
+    layout_build(b->slots, n, 1000 + n);
+    b->vm = vm_with_slots(b->slots, n);
+    for (int k = 0; k < 2; k++)
+        b->streams[k] = aligned_alloc(64, STREAM_LEN * sizeof(uint64_t));
+    stream_random(b->slots, n, b->streams[0], STREAM_LEN, 2000 + n);
+    stream_sequential(b->slots, n, b->streams[1], STREAM_LEN);
+    b->last_hit = 0;
+}
+
+static void bench_fini(struct bench *b)
+{
+    hvrt_vm_destroy(b->vm);
+    free(b->slots);
+    free(b->streams[0]);
+    free(b->streams[1]);
+}
+
+/* The published snapshot of address space 0 (hvrt_inline.h layout). Only safe while no writer
+ * runs (single-threaded part): a bare load keeps nothing alive. */
+static inline const struct hvrt_snapshot *current_snapshot(hvrt_vm *vm)
+{
+    return __atomic_load_n(&((const struct hvrt_vm_layout *)vm)->current[0], __ATOMIC_ACQUIRE);
+}
+
+/* ---- paths: each does opt_lookups lookups over one stream ---------------------------------- */
+
+typedef uint64_t (*path_fn)(struct bench *b, const uint64_t *gfns);
+
+static uint64_t run_c_bsearch(struct bench *b, const uint64_t *gfns)
+{
+    const struct cslot *slots = b->slots;
+    size_t n = b->n;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < opt_lookups; i++) {
+        uint64_t gfn = gfns[i & STREAM_MASK];
+        struct hvrt_translation *t = &g_ring[i & 15];
+        const struct cslot *s = c_bsearch(slots, n, gfn);
+        if (s != NULL) {
+            c_fill(s, gfn, 0, t);
+            sum += t->hva;
+        }
+    }
+    return sum;
+}
+
+/* KVM's last_used_slot in front of the same search. */
+static uint64_t run_c_bsearch_lru(struct bench *b, const uint64_t *gfns)
+{
+    const struct cslot *slots = b->slots;
+    size_t n = b->n, last = b->last_hit;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < opt_lookups; i++) {
+        uint64_t gfn = gfns[i & STREAM_MASK];
+        struct hvrt_translation *t = &g_ring[i & 15];
+        const struct cslot *s = &slots[last];
+        if (gfn - s->base_gfn >= s->npages) {
+            s = c_bsearch(slots, n, gfn);
+            if (s == NULL)
+                continue;
+            last = (size_t)(s - slots);
+        }
+        c_fill(s, gfn, 0, t);
+        sum += t->hva;
+    }
+    b->last_hit = last;
+    return sum;
+}
+
+/* hvrt_inline.h's search and fill on the published snapshot, loaded (acquire) per lookup as
+ * hvrt_reader_translate_inline does, without a reader's last-hit cache. */
+static uint64_t run_inline_find(struct bench *b, const uint64_t *gfns)
+{
+    hvrt_vm *vm = b->vm;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < opt_lookups; i++) {
+        uint64_t gfn = gfns[i & STREAM_MASK];
+        struct hvrt_translation *t = &g_ring[i & 15];
+        const struct hvrt_snapshot *s = current_snapshot(vm);
+        const struct hvrt_slot_entry *e = hvrt_snapshot_find(s, gfn);
+        if (e != NULL) {
+            hvrt_translation_fill(e, gfn, __atomic_load_n(&s->generation, __ATOMIC_RELAXED), t);
+            sum += t->hva;
+        }
+    }
+    return sum;
+}
+
+static uint64_t run_export(struct bench *b, const uint64_t *gfns)
+{
+    hvrt_vm *vm = b->vm;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < opt_lookups; i++) {
+        struct hvrt_translation *t = &g_ring[i & 15];
+        if (hvrt_translate(vm, 0, gfns[i & STREAM_MASK], t) == 0)
+            sum += t->hva;
+    }
+    return sum;
+}
+
+struct path {
+    const char *name;
+    path_fn fn;
+};
+
+static const struct path g_paths[] = {
+    { "c_bsearch", run_c_bsearch },
+    { "c_bsearch_lru", run_c_bsearch_lru },
+    { "inline_find", run_inline_find },
+    { "export", run_export },
+};
+#define NPATHS (sizeof g_paths / sizeof g_paths[0])
+
+/* ---- agreement: every path must answer every gfn of both streams alike ------------------- */
+
+static void verify(struct bench *b)
+{
+    const struct hvrt_snapshot *snap = current_snapshot(b->vm);
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < STREAM_LEN; i++) {
+            uint64_t gfn = b->streams[k][i];
+            const struct cslot *s = c_bsearch(b->slots, b->n, gfn);
+            struct hvrt_translation te, ti;
+            int rc = hvrt_translate(b->vm, 0, gfn, &te);
+            const struct hvrt_slot_entry *e = hvrt_snapshot_find(snap, gfn);
+            bool ok = (s == NULL) == (rc == -ENOENT) && (s == NULL) == (e == NULL);
+            if (ok && s != NULL) {
+                hvrt_translation_fill(e, gfn, snap->generation, &ti);
+                ok = rc == 0 && !memcmp(&te, &ti, sizeof te) && te.slot == s->slot &&
+                     te.hva == s->hva + ((gfn - s->base_gfn) << 12) && te.run_pages == s->base_gfn + s->npages - gfn;
+            }
+            if (!ok) {
+                fprintf(stderr, "translate_bench: paths disagree at %zu slots, gfn %#llx\n", b->n,
+                        (unsigned long long)gfn);
+                exit(1);
+            }
+        }
+}
+
+/* ---- single-threaded measurements --------------------------------------------------------- */
+
+struct cell {
+    double med, min, max;
+};
+
+static struct cell g_cells[2][MAX_SLOT_COUNTS][MAX_PATHS];
+static const char *const g_pattern[2] = { "random", "sequential" };
+
+static void measure(struct bench *b, int si)
+{
+    double *samples = calloc((size_t)opt_reps * NPATHS, sizeof *samples);
+    for (int k = 0; k < 2; k++) {
+        const uint64_t *gfns = b->streams[k];
+        for (size_t p = 0; p < NPATHS; p++) /* warm-up: caches, first-call attach, the predictor */
+            g_sink += g_paths[p].fn(b, gfns);
+        for (int r = 0; r < opt_reps; r++)
+            for (size_t p = 0; p < NPATHS; p++) {
+                int64_t t0 = now_ns();
+                g_sink += g_paths[p].fn(b, gfns);
+                samples[p * (size_t)opt_reps + (size_t)r] = (double)(now_ns() - t0) / (double)opt_lookups;
+            }
+        for (size_t p = 0; p < NPATHS; p++) {
+            double *s = &samples[p * (size_t)opt_reps];
+            qsort(s, (size_t)opt_reps, sizeof *s, cmp_double);
+            g_cells[k][si][p] = (struct cell){ s[opt_reps / 2], s[0], s[opt_reps - 1] };
+        }
+    }
+    free(samples);
+}
+
+static int path_index(const char *name)
+{
+    for (size_t p = 0; p < NPATHS; p++)
+        if (!strcmp(g_paths[p].name, name))
+            return (int)p;
+    return -1;
+}
+
+static void print_single(void)
+{
+    printf("\n## ns per lookup: median [min..max] of %d reps x %zu lookups; ratio = median / c_bsearch median\n",
+           opt_reps, opt_lookups);
+    for (int k = 0; k < 2; k++) {
+        printf("\n%s\n%-15s", g_pattern[k], "path");
+        for (int si = 0; si < opt_nslots; si++)
+            printf(" | %21zu slots", opt_slots[si]);
+        printf("\n");
+        for (size_t p = 0; p < NPATHS; p++) {
+            printf("%-15s", g_paths[p].name);
+            for (int si = 0; si < opt_nslots; si++) {
+                struct cell c = g_cells[k][si][p];
+                printf(" | %6.2f [%5.1f..%5.1f] %5.2fx", c.med, c.min, c.max, c.med / g_cells[k][si][0].med);
+            }
+            printf("\n");
+        }
+    }
+}
+
+/* ---- concurrent part ---------------------------------------------------------------------- */
+
+enum conc_mode { CONC_C_RCU, CONC_EXPORT };
+static const char *const g_conc_names[] = { "c_rcu", "export" };
+#define NCONC 2
+
+/* The C baseline's published array and its QSBR state (urcu-qsbr in miniature). */
+struct rcu_array {
+    size_t n;
+    struct cslot slots[];
+};
+
+struct qsbr_reader {
+    uint64_t ctr; /* 0 offline, else the grace-period counter it last saw */
+    char pad[56];
+};
+
+struct conc {
+    struct bench *b;
+    enum conc_mode mode;
+    int nreaders;
+    int stop;
+    struct rcu_array *cur;
+    uint64_t gp; /* odd: starts at 1, rises by 2 per grace period */
+    struct qsbr_reader qr[2];
+    uint64_t lookups[2][8]; /* one cache line per reader */
+    int64_t *lat;
+    size_t nlat, cap;
+    pthread_barrier_t start;
+};
+
+static void *c_rcu_reader(struct conc *c, int id)
+{
+    const uint64_t *gfns = c->b->streams[0];
+    struct qsbr_reader *me = &c->qr[id];
+    struct hvrt_translation t;
+    uint64_t sum = 0, count = 0;
+    size_t i = (size_t)id * (STREAM_LEN / 2);
+    __atomic_store_n(&me->ctr, __atomic_load_n(&c->gp, __ATOMIC_ACQUIRE), __ATOMIC_SEQ_CST); /* online */
+    while (!__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
+        for (int j = 0; j < QS_EVERY; j++, i++) {
+            /* rcu_dereference: pairs with the writer's exchange. */
+            const struct rcu_array *a = __atomic_load_n(&c->cur, __ATOMIC_ACQUIRE);
+            uint64_t gfn = gfns[i & STREAM_MASK];
+            const struct cslot *s = c_bsearch(a->slots, a->n, gfn);
+            if (s != NULL) {
+                c_fill(s, gfn, 0, &t);
+                sum += t.hva;
+            }
+        }
+        count += QS_EVERY;
+        /* Quiescent state. x86: the loads above complete before this store (no load-store
+         * reordering) and the acquire load of gp orders the next snapshot loads after it. */
+        __atomic_store_n(&me->ctr, __atomic_load_n(&c->gp, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&me->ctr, 0, __ATOMIC_SEQ_CST); /* offline */
+    c->lookups[id][0] = count;
+    g_sink += sum;
+    return NULL;
+}
+
+static void c_rcu_synchronize(struct conc *c)
+{
+    uint64_t gp = __atomic_add_fetch(&c->gp, 2, __ATOMIC_SEQ_CST);
+    for (int r = 0; r < c->nreaders; r++) {
+        int spins = 0;
+        for (;;) {
+            uint64_t v = __atomic_load_n(&c->qr[r].ctr, __ATOMIC_ACQUIRE);
+            if (v == 0 || v == gp)
+                break;
+            if (++spins > 100)
+                sched_yield();
+        }
+    }
+}
+
+/* The state of the changed slot after change i: a cycle of four states, each one change (a
+ * flags toggle or a 2 MiB move, which stays inside the gap after the slot) from the last:
+ * (LOG_DIRTY, home) (LOG_DIRTY, moved) (0, moved) (0, home). */
+static void next_change(const struct cslot *orig, uint64_t i, uint32_t *flags, uint64_t *base)
+{
+    *flags = i % 4 < 2 ? KVM_MEM_LOG_DIRTY_PAGES : 0;
+    *base = orig->base_gfn + (i % 4 == 1 || i % 4 == 2 ? SLOT_PAGES : 0);
+}
+
+static void c_rcu_change(struct conc *c, uint64_t i)
+{
+    size_t n = c->b->n, k = n / 2;
+    struct rcu_array *a = malloc(sizeof *a + n * sizeof(struct cslot));
+    a->n = n;
+    memcpy(a->slots, c->cur->slots, n * sizeof(struct cslot)); /* only this thread writes cur */
+    next_change(&c->b->slots[k], i, &a->slots[k].flags, &a->slots[k].base_gfn);
+    struct rcu_array *old = __atomic_exchange_n(&c->cur, a, __ATOMIC_SEQ_CST); /* rcu_assign_pointer */
+    c_rcu_synchronize(c);
+    free(old);
+}
+
+static void hvrt_change(struct conc *c, uint64_t i)
+{
+    const struct cslot *s = &c->b->slots[c->b->n / 2];
+    uint32_t flags;
+    uint64_t base;
+    next_change(s, i, &flags, &base);
+    struct kvm_userspace_memory_region r = { .slot = s->slot, .flags = flags, .guest_phys_addr = base << 12,
+                                             .memory_size = s->npages << 12, .userspace_addr = s->hva };
+    int rc = hvrt_set_user_memory_region(c->b->vm, &r);
+    if (rc != 0)
+        die("writer: hvrt_set_user_memory_region", rc);
+}
+
+static void *export_reader(struct conc *c, int id)
+{
+    const uint64_t *gfns = c->b->streams[0];
+    hvrt_vm *vm = c->b->vm;
+    struct hvrt_translation t;
+    uint64_t sum = 0, count = 0;
+    size_t i = (size_t)id * (STREAM_LEN / 2);
+    while (!__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
+        for (int j = 0; j < QS_EVERY; j++, i++)
+            if (hvrt_translate(vm, 0, gfns[i & STREAM_MASK], &t) == 0)
+                sum += t.hva;
+        count += QS_EVERY;
+    }
+    c->lookups[id][0] = count;
+    g_sink += sum;
+    return NULL;
+}
+
+struct reader_arg {
+    struct conc *c;
+    int id;
+};
+
+static void *reader_main(void *p)
+{
+    struct reader_arg *a = p;
+    pthread_barrier_wait(&a->c->start);
+    switch (a->c->mode) {
+    case CONC_C_RCU:
+        return c_rcu_reader(a->c, a->id);
+    case CONC_EXPORT:
+        return export_reader(a->c, a->id);
+    }
+    return NULL;
+}
+
+static void *writer_main(void *p)
+{
+    struct conc *c = p;
+    pthread_barrier_wait(&c->start);
+    int64_t next = now_ns();
+    for (uint64_t i = 0; !__atomic_load_n(&c->stop, __ATOMIC_RELAXED); i++) {
+        next += WRITER_PERIOD_NS;
+        struct timespec ts = { next / 1000000000ll, next % 1000000000ll };
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+        int64_t t0 = now_ns();
+        if (c->mode == CONC_C_RCU)
+            c_rcu_change(c, i);
+        else
+            hvrt_change(c, i);
+        int64_t t1 = now_ns();
+        if (c->nlat < c->cap)
+            c->lat[c->nlat++] = t1 - t0;
+        if (t1 > next + WRITER_PERIOD_NS)
+            next = t1; /* fell behind: no burst to catch up */
+    }
+    return NULL;
+}
+
+struct conc_result {
+    double lookups_per_s;
+    size_t changes;
+    double expected_changes;
+    int64_t lat_med, lat_p99, lat_max;
+};
+
+static struct conc_result run_conc(struct bench *b, enum conc_mode mode, int nreaders)
+{
+    struct conc c;
+    memset(&c, 0, sizeof c);
+    c.b = b;
+    c.mode = mode;
+    c.nreaders = nreaders;
+    c.gp = 1;
+    c.cap = (size_t)(opt_conc_secs * 1e9 / WRITER_PERIOD_NS) + 1000;
+    c.lat = malloc(c.cap * sizeof *c.lat);
+    if (mode == CONC_C_RCU) {
+        c.cur = malloc(sizeof *c.cur + b->n * sizeof(struct cslot));
+        c.cur->n = b->n;
+        memcpy(c.cur->slots, b->slots, b->n * sizeof(struct cslot));
+    }
+    pthread_barrier_init(&c.start, NULL, (unsigned)nreaders + 2);
+    pthread_t readers[2], writer;
+    struct reader_arg args[2];
+    for (int r = 0; r < nreaders; r++) {
+        args[r] = (struct reader_arg){ &c, r };
+        pthread_create(&readers[r], NULL, reader_main, &args[r]);
+    }
+    pthread_create(&writer, NULL, writer_main, &c);
+    pthread_barrier_wait(&c.start);
+    int64_t t0 = now_ns();
+    struct timespec d = { (time_t)opt_conc_secs, (long)((opt_conc_secs - (double)(time_t)opt_conc_secs) * 1e9) };
+    nanosleep(&d, NULL);
+    __atomic_store_n(&c.stop, 1, __ATOMIC_RELAXED);
+    pthread_join(writer, NULL);
+    for (int r = 0; r < nreaders; r++)
+        pthread_join(readers[r], NULL);
+    double secs = (double)(now_ns() - t0) / 1e9;
+    struct conc_result res = { 0 };
+    for (int r = 0; r < nreaders; r++)
+        res.lookups_per_s += (double)c.lookups[r][0] / secs;
+    res.changes = c.nlat;
+    res.expected_changes = secs * 1e9 / WRITER_PERIOD_NS;
+    qsort(c.lat, c.nlat, sizeof *c.lat, cmp_i64);
+    if (c.nlat > 0) {
+        res.lat_med = c.lat[c.nlat / 2];
+        res.lat_p99 = c.lat[c.nlat * 99 / 100];
+        res.lat_max = c.lat[c.nlat - 1];
+    }
+    free(c.lat);
+    free(c.cur);
+    pthread_barrier_destroy(&c.start);
+    /* Change 3 puts the slot back as it was (flags 0, at home) for the next run. */
+    if (mode != CONC_C_RCU)
+        hvrt_change(&c, 3);
+    return res;
+}
+
+static struct conc_result g_conc[MAX_SLOT_COUNTS][2][NCONC];
+
+static void print_conc(void)
+{
+    printf("\n## concurrent: readers on the random stream for %.1f s; writer changes slot n/2 every 100 us\n",
+           opt_conc_secs);
+    printf("%-7s %-8s %-10s | %14s %9s | %8s %9s | %9s %9s %9s\n", "slots", "readers", "path", "lookups/s",
+           "vs c_rcu", "changes", "expected", "w.median", "w.p99", "w.max");
+    for (int si = 0; si < opt_nconc; si++)
+        for (int nr = 0; nr < 2; nr++)
+            for (int m = 0; m < NCONC; m++) {
+                struct conc_result *r = &g_conc[si][nr][m];
+                printf("%-7zu %-8d %-10s | %14.0f %8.2fx | %8zu %9.0f | %7.1fus %7.1fus %7.1fus\n",
+                       opt_conc_slots[si], nr + 1, g_conc_names[m], r->lookups_per_s,
+                       r->lookups_per_s / g_conc[si][nr][CONC_C_RCU].lookups_per_s, r->changes,
+                       r->expected_changes, (double)r->lat_med / 1e3, (double)r->lat_p99 / 1e3,
+                       (double)r->lat_max / 1e3);
+            }
+}
+
+/* ---- targets ---------------------------------------------------------------------------- */
+
+/* One target: every cell of `path` over the given slot counts (all when max_slots is 0) and
+ * both patterns must satisfy ratio <= limit (or, with add_ns, med <= c_bsearch + add_ns). */
+static void target_ratio(const char *label, const char *path, size_t min_slots, size_t max_slots, double limit,
+                         double add_ns)
+{
+    int p = path_index(path);
+    if (p < 0) {
+        printf("target %-44s: not measured (%s has not landed)\n", label, path);
+        return;
+    }
+    bool met = true, any = false;
+    double worst = -1e9;
+    char detail[512] = "";
+    for (int k = 0; k < 2; k++)
+        for (int si = 0; si < opt_nslots; si++) {
+            if (opt_slots[si] < min_slots || (max_slots && opt_slots[si] > max_slots))
+                continue;
+            double v = g_cells[k][si][p].med, base = g_cells[k][si][0].med;
+            double score = add_ns > 0 ? v - base : v / base;
+            bool ok = add_ns > 0 ? score <= add_ns : score <= limit;
+            any = true;
+            met &= ok;
+            worst = score > worst ? score : worst;
+            if (!ok && strlen(detail) < 400)
+                snprintf(detail + strlen(detail), sizeof detail - strlen(detail), " %s/%zu=%.2f%s", g_pattern[k],
+                         opt_slots[si], score, add_ns > 0 ? "ns" : "x");
+        }
+    if (!any) {
+        printf("target %-44s: not measured (slot counts not run)\n", label);
+        return;
+    }
+    printf("target %-44s: %s (worst %.2f%s)%s%s\n", label, met ? "MET" : "NOT MET", worst, add_ns > 0 ? " ns" : "x",
+           met ? "" : "; failing:", detail);
+}
+
+static void print_targets(void)
+{
+    printf("\n## targets (issue \"Lock-free translation at scale\"); cells are random and sequential\n");
+    if (opt_single) {
+        const char *inl = path_index("reader_inline") >= 0 ? "reader_inline" : "inline_find";
+        target_ratio("inline <= 1.0x c_bsearch, 1..64 slots", inl, 1, 64, 1.0, 0);
+        target_ratio("inline <= 0.5x c_bsearch at 4096 slots", inl, 4096, 4096, 0.5, 0);
+        target_ratio("export <= c_bsearch + 8 ns", "export", 0, 0, 0, 8.0);
+        target_ratio("reader_export <= c_bsearch + 8 ns", "reader_export", 0, 0, 0, 8.0);
+        target_ratio("batch64 <= 1.0x c_bsearch per gfn", "batch64", 0, 0, 1.0, 0);
+        int p = path_index(inl);
+        bool met = true;
+        double worst = 0;
+        for (int si = 0; si < opt_nslots; si++) {
+            double v = g_cells[1][si][p].med;
+            met &= v <= 1.5;
+            worst = v > worst ? v : worst;
+        }
+        printf("target %-44s: %s (worst %.2f ns, %s)\n", "sequential inline <= 1.5 ns", met ? "MET" : "NOT MET", worst,
+               inl);
+    }
+    if (opt_conc) {
+        bool met = true, wmet = true;
+        double worst = 1e9;
+        for (int si = 0; si < opt_nconc; si++)
+            for (int nr = 0; nr < 2; nr++) {
+                struct conc_result *base = &g_conc[si][nr][CONC_C_RCU];
+                for (int m = 1; m < NCONC; m++) {
+                    struct conc_result *r = &g_conc[si][nr][m];
+                    double ratio = r->lookups_per_s / base->lookups_per_s;
+                    worst = ratio < worst ? ratio : worst;
+                    met &= ratio >= 1.0;
+                    wmet &= (double)r->changes >= 0.95 * r->expected_changes && r->lat_p99 <= WRITER_PERIOD_NS;
+                }
+            }
+        printf("target %-44s: %s (worst %.2fx of c_rcu)\n", "concurrent reader throughput >= c_rcu", met ? "MET" : "NOT MET",
+               worst);
+        printf("target %-44s: %s (>= 95%% of the 100 us ticks done, p99 change <= 100 us)\n", "writer never blocked",
+               wmet ? "MET" : "NOT MET");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    parse_args(argc, argv);
+    if (hvrt_abi_version() != HVRT_ABI_VERSION) {
+        fprintf(stderr, "translate_bench: libhvrt ABI %u, header %u\n", hvrt_abi_version(), HVRT_ABI_VERSION);
+        return 1;
+    }
+    printf("# translate_bench: 2 MiB slots, gaps 1..4 x 2 MiB (seeded); streams of %u gfns; libhvrt %u\n", STREAM_LEN,
+           hvrt_version_number());
+    if (opt_single) {
+        for (int si = 0; si < opt_nslots; si++) {
+            struct bench b;
+            bench_init(&b, opt_slots[si]);
+            verify(&b);
+            measure(&b, si);
+            bench_fini(&b);
+            fprintf(stderr, "  measured %zu slots\n", opt_slots[si]);
+        }
+        print_single();
+    }
+    if (opt_conc) {
+        for (int si = 0; si < opt_nconc; si++) {
+            struct bench b;
+            bench_init(&b, opt_conc_slots[si]);
+            for (int nr = 0; nr < 2; nr++)
+                for (int m = 0; m < NCONC; m++)
+                    g_conc[si][nr][m] = run_conc(&b, (enum conc_mode)m, nr + 1);
+            verify(&b);
+            bench_fini(&b);
+        }
+        print_conc();
+    }
+    print_targets();
+    return 0;
+}
