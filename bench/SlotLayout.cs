@@ -1,5 +1,7 @@
 using System;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Hvrt.Abi;
 
 namespace Hvrt.Bench;
 
@@ -15,34 +17,26 @@ internal struct GuestSlot
 }
 
 /// <summary>
-/// Seeded, realistic slot layouts and lookup streams: non-overlapping slots sorted by gfn,
-/// sizes and gaps log-uniform between 2 MiB and 1 GiB (many small slots — ROMs, VRAM, split
-/// RAM — and a few large ones), a quarter of the slots adjacent to the previous one.
+/// Seeded slot layouts and lookup streams, the shape of the issue "Lock-free translation at
+/// scale" (and of bench/native/translate_bench.c): slots of 2 MiB in gfn order, each after a gap
+/// of 1..4 × 2 MiB, host mappings 4 MiB apart, ids shuffled as a VMM hands them out over time.
 /// </summary>
 internal static class SlotLayout
 {
-    private const ulong Unit = 2UL << 20;
-    private const ulong MaxUnits = (1UL << 30) / Unit;
+    public const ulong SlotPages = 512;
     private const ulong HvaBase = 0x1000_0000_0000;
 
-    /// <summary>Builds <paramref name="count"/> slots in gfn order; ids are shuffled as a VMM hands them out over time.</summary>
+    /// <summary>Builds <paramref name="count"/> slots in gfn order.</summary>
     public static GuestSlot[] Build(int count, int seed)
     {
         var rng = new Random(seed);
         var slots = new GuestSlot[count];
-        ulong gpa = LogUniformUnits(rng) * Unit;
-        ulong hva = HvaBase;
+        ulong gfn = 0;
         for (int i = 0; i < count; i++)
         {
-            ulong size = LogUniformUnits(rng) * Unit;
-            slots[i] = new GuestSlot { BaseGfn = gpa >> 12, NPages = size >> 12, Hva = hva, Id = (uint)i };
-            // Host mappings are disjoint too, 2 MiB apart so no two slots share a huge page.
-            hva += size + Unit;
-            gpa += size;
-            if (rng.Next(4) != 0)
-            {
-                gpa += LogUniformUnits(rng) * Unit;
-            }
+            gfn += SlotPages * (ulong)(1 + rng.Next(4));
+            slots[i] = new GuestSlot { BaseGfn = gfn, NPages = SlotPages, Hva = HvaBase + (ulong)i * (4UL << 20), Id = (uint)i };
+            gfn += SlotPages;
         }
         uint[] ids = new uint[count];
         for (int i = 0; i < count; i++)
@@ -58,15 +52,14 @@ internal static class SlotLayout
     }
 
     /// <summary>
-    /// Fills <paramref name="gfns"/> with lookups: about <paramref name="missPercent"/>% miss
-    /// (a gap, below the first slot or up to 1 GiB past the last), the rest hit a uniformly
-    /// chosen slot at a uniformly chosen page.
+    /// Random lookups: about <paramref name="missPercent"/>% miss (a gap, below the first slot
+    /// or up to 8 MiB past the last), the rest hit a uniformly chosen slot at a uniformly chosen page.
     /// </summary>
-    public static void FillGfns(GuestSlot[] slots, Span<ulong> gfns, int missPercent, int seed)
+    public static void FillRandom(GuestSlot[] slots, Span<ulong> gfns, int missPercent, int seed)
     {
         var rng = new Random(seed);
         GuestSlot last = slots[^1];
-        ulong limit = last.BaseGfn + last.NPages + ((1UL << 30) >> 12);
+        ulong limit = last.BaseGfn + last.NPages + 4 * SlotPages;
         for (int i = 0; i < gfns.Length; i++)
         {
             if (rng.Next(100) < missPercent)
@@ -76,7 +69,7 @@ internal static class SlotLayout
                 {
                     gfn = (ulong)rng.NextInt64((long)limit);
                 }
-                while (Contains(slots, gfn));
+                while (Find(slots, gfn) >= 0);
                 gfns[i] = gfn;
             }
             else
@@ -87,22 +80,63 @@ internal static class SlotLayout
         }
     }
 
-    private static bool Contains(GuestSlot[] slots, ulong gfn)
+    /// <summary>Sequential lookups: every page of consecutive slots in order (gaps skipped), wrapping.</summary>
+    public static void FillSequential(GuestSlot[] slots, Span<ulong> gfns)
     {
-        foreach (GuestSlot s in slots)
+        int k = 0;
+        ulong p = 0;
+        for (int i = 0; i < gfns.Length; i++)
         {
-            if (gfn - s.BaseGfn < s.NPages)
+            gfns[i] = slots[k].BaseGfn + p;
+            if (++p == slots[k].NPages)
             {
-                return true;
+                p = 0;
+                k = k + 1 == slots.Length ? 0 : k + 1;
             }
         }
-        return false;
     }
 
-    /// <summary>1..512 units of 2 MiB, log-uniform: every power of two from 2 MiB to 1 GiB is as likely.</summary>
-    private static ulong LogUniformUnits(Random rng)
+    /// <summary>The index of the slot holding gfn, or -1 (three-way binary search; KVM's search_memslots shape).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int Find(GuestSlot[] slots, ulong gfn)
     {
-        ulong units = (ulong)Math.Round(Math.Exp(rng.NextDouble() * Math.Log(MaxUnits)));
-        return Math.Clamp(units, 1, MaxUnits);
+        int lo = 0;
+        int hi = slots.Length - 1;
+        while (lo <= hi)
+        {
+            int mid = (int)((uint)(lo + hi) >> 1);
+            ref GuestSlot s = ref slots[mid];
+            if (gfn < s.BaseGfn)
+            {
+                hi = mid - 1;
+            }
+            else if (gfn - s.BaseGfn >= s.NPages)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                return mid;
+            }
+        }
+        return -1;
+    }
+
+    /// <summary>The slots as KVM_SET_USER_MEMORY_REGION2 requests (for hvrt_set_user_memory_regions).</summary>
+    public static KvmUserspaceMemoryRegion2[] Requests(GuestSlot[] slots)
+    {
+        var r = new KvmUserspaceMemoryRegion2[slots.Length];
+        for (int i = 0; i < slots.Length; i++)
+        {
+            r[i] = new KvmUserspaceMemoryRegion2
+            {
+                Slot = slots[i].Id,
+                Flags = slots[i].Flags,
+                GuestPhysAddr = slots[i].BaseGfn << 12,
+                MemorySize = slots[i].NPages << 12,
+                UserspaceAddr = slots[i].Hva,
+            };
+        }
+        return r;
     }
 }
