@@ -41,6 +41,10 @@ internal static unsafe class ReadSection
     private static readonly Lock s_attach = new();
     private static ulong s_gp = 1;
     private static nint s_head; // ThreadRecord*, push-only list
+    private static int s_records;
+
+    /// <summary>Records ever allocated (tests: dead threads' records are reused).</summary>
+    internal static int RecordsAllocated => Volatile.Read(ref s_records);
 
     [ThreadStatic]
     private static ThreadRecord* t_record;
@@ -128,6 +132,7 @@ internal static unsafe class ReadSection
                     throw new OutOfMemoryException();
                 }
                 r->Next = (ThreadRecord*)s_head;
+                s_records++;
                 // Release: a writer that finds the record sees it initialised.
                 Volatile.Write(ref s_head, (nint)r);
             }
