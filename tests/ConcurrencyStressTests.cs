@@ -76,7 +76,7 @@ public unsafe class ConcurrencyStressTests
                     && gfn >= t.BaseGfn && gfn < t.BaseGfn + t.NPages
                     && t.Hva == HvaOf(id) + (gfn - t.BaseGfn) * 4096
                     && (t.Flags & ~HvrtTranslation.FlagLogDirty) == 0
-                    && t.PrivateFd == -1 && t.PrivatePgoff == 0 && t.Reserved == 0
+                    && t.PrivateFd == -1 && t.PrivatePgoff == 0 && t.Result == 0
                     && t.RunPages == t.BaseGfn + t.NPages - gfn
                     && (t.Generation & 1) == 0 && t.Generation >= lastGeneration;
                 if (!ok)

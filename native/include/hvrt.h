@@ -63,9 +63,10 @@ uint32_t hvrt_version_number(void);
  * XX(NAME, value, text) */
 #define HVRT_ERRNO_MAP(XX)                                                                      \
     XX(OK, 0, "success")                                                                       \
+    XX(EPERM, -1, "the reader is offline: call hvrt_reader_online first")                      \
     XX(ENOENT, -2, "no slot holds this guest frame")                                           \
     XX(E2BIG, -7, "config struct too large or with unknown non-zero fields")                   \
-    XX(EBADF, -9, "not a live hvrt VM, or a private fd that is not open")                      \
+    XX(EBADF, -9, "not a live hvrt VM or reader, or a private fd that is not open")            \
     XX(ENOMEM, -12, "out of memory")                                                           \
     XX(EFAULT, -14, "NULL pointer argument")                                                   \
     XX(EEXIST, -17, "the slot overlaps another slot of its address space")                     \
@@ -74,9 +75,10 @@ uint32_t hvrt_version_number(void);
     XX(EINTERNAL, -4000, "internal hvrt error (a bug)")
 
 /* HVRT_OK 0, HVRT_ENOENT (-2), ...: what each means for a given call is in its comment.
+ *   EPERM     a reader call that needs an online reader on an offline one
  *   ENOENT    translate: the gfn is in no slot
  *   E2BIG     a config struct with a non-zero tail this library does not know, or over 4096 bytes
- *   EBADF     not a live hvrt_vm; a private fd that is not open
+ *   EBADF     not a live hvrt_vm or hvrt_reader; a private fd that is not open
  *   ENOMEM    out of memory; nothing was changed
  *   EFAULT    a NULL pointer argument
  *   EEXIST    the new slot's gfn range overlaps another slot of its address space
@@ -296,7 +298,9 @@ struct hvrt_translation {
     uint64_t private_pgoff; /* page index of gfn inside private_fd (valid with HAS_PRIVATE, else 0) */
     int32_t private_fd;     /* hvrt's duplicate of the slot's private fd, valid until the slot is
                                deleted (do not close it); -1 when the slot has no private backing */
-    uint32_t reserved;      /* 0 */
+    int32_t result;         /* 0 for a hit; -ENOENT (HVRT_ENOENT) for a gfn in no slot, which
+                               only the batch calls report this way (every other field is then 0
+                               except generation, the slot set's that was searched) */
     uint64_t run_pages;     /* pages from gfn up to the slot's end or the first page whose
                                attributes differ (>= 1) */
     uint64_t generation;    /* generation of the slot set that answered, numbered as KVM numbers
@@ -315,7 +319,7 @@ HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, npages) == 16, "hvrt_transl
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, hva) == 24, "hvrt_translation.hva");
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, private_pgoff) == 32, "hvrt_translation.private_pgoff");
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, private_fd) == 40, "hvrt_translation.private_fd");
-HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, reserved) == 44, "hvrt_translation.reserved");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, result) == 44, "hvrt_translation.result");
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, run_pages) == 48, "hvrt_translation.run_pages");
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, generation) == 56, "hvrt_translation.generation");
 

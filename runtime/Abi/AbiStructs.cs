@@ -31,7 +31,7 @@ public struct KvmUserspaceMemoryRegion2
     // pad2[14] follows; KVM does not check it, nor does hvrt.
 }
 
-/// <summary>struct hvrt_translation, 64 bytes.</summary>
+/// <summary>struct hvrt_translation, 64 bytes. <see cref="Result"/> (offset 44) was `reserved`.</summary>
 [StructLayout(LayoutKind.Sequential, Size = 64)]
 public struct HvrtTranslation
 {
@@ -42,9 +42,21 @@ public struct HvrtTranslation
     public ulong Hva;
     public ulong PrivatePgoff;
     public int PrivateFd;
-    public uint Reserved;
+
+    /// <summary>0 for a hit; -ENOENT for a miss (only the batch calls report misses here).</summary>
+    public int Result;
     public ulong RunPages;
     public ulong Generation;
+
+    /// <summary>
+    /// The field's old name. Snapshot.Fill still writes it; that file is being rewritten on
+    /// another branch, so the rename does not touch it. Remove once Fill writes Result.
+    /// </summary>
+    public uint Reserved
+    {
+        readonly get => unchecked((uint)Result);
+        set => Result = unchecked((int)value);
+    }
 
     public const uint FlagPrivate = 0x1;
     public const uint FlagReadonly = 0x2;
