@@ -21,8 +21,10 @@
  *
  * Threading: slot updates (hvrt_set_user_memory_region*) are serialized inside hvrt by a
  * per-VM lock and may be called from any thread. hvrt_translate may run on any number of
- * threads at once, concurrently with updates, with no registration. hvrt_vm_destroy must not
- * run concurrently with any other call on the same VM.
+ * threads at once, concurrently with updates, with no registration; registered readers
+ * (hvrt_reader_*, see "Registered readers") translate more cheaply in exchange for reporting
+ * quiescent states. hvrt_vm_destroy must not run concurrently with any other call on the same
+ * VM.
  */
 #ifndef HVRT_H
 #define HVRT_H
@@ -326,11 +328,111 @@ HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, generation) == 56, "hvrt_tr
 /*
  * Translates gfn of address space as_id. Lock-free and allocation-free; safe from any number
  * of threads at once, concurrently with slot updates, with no registration: the answer comes
- * from one consistent slot set (never a mix of two).
+ * from one consistent slot set (never a mix of two). On success out->result is 0.
  * Errors: -EFAULT vm or out NULL; -EBADF vm not live; -EINVAL as_id >= the VM's number of
- * address spaces; -ENOENT gfn in no slot.
+ * address spaces; -ENOENT gfn in no slot (out untouched).
  */
 int hvrt_translate(hvrt_vm *vm, uint32_t as_id, uint64_t gfn, struct hvrt_translation *out);
+
+/*
+ * Translates gfns[0..n) of address space as_id into out[0..n), all from one slot set (one read
+ * section for the whole batch, so a long batch delays slot updates by its length). Each entry's
+ * result is 0 (a hit, fields as hvrt_translate writes them) or HVRT_ENOENT (a miss: every other
+ * field 0 except generation). The previous hit's slot is tried before a search, so runs of
+ * nearby gfns are cheap. Same threading as hvrt_translate; no registration.
+ * Returns the number of hits (0..n), or, checked in this order: -EFAULT vm NULL; -EBADF vm not
+ * live; -EINVAL as_id >= the VM's number of address spaces; 0 when n == 0 (gfns and out are
+ * then not looked at); -EINVAL n > INT32_MAX (the count must fit the int result; this covers
+ * every n for which n * 64 bytes overflows); -EFAULT gfns or out NULL. On an error out is
+ * untouched.
+ */
+int hvrt_translate_batch(hvrt_vm *vm, uint32_t as_id, const uint64_t *gfns, size_t n,
+                         struct hvrt_translation *out);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Registered readers (QSBR)                                                                 */
+
+/*
+ * A registered reader translates without a read section: its cost is an acquire load and a
+ * search (or a check of its last hit). In exchange it reports, now and then, that it holds no
+ * translation (userspace RCU's QSBR flavour):
+ *
+ *   - A reader is online (it may translate) or offline. hvrt_reader_register returns it online.
+ *   - Translations (hva, private_fd, ...) an online reader obtained stay valid until that
+ *     reader's next hvrt_reader_quiescent, hvrt_reader_offline or hvrt_reader_unregister.
+ *   - A slot change (create, delete, move, flags) returns only after every online reader has
+ *     passed a quiescent state (or gone offline) and every hvrt_translate begun before it has
+ *     finished: KVM's synchronize_srcu semantics. After a delete returns, the VMM may munmap the
+ *     slot's memory; no reader still uses it.
+ *   - Offline readers never delay slot changes: a vCPU thread goes offline around KVM_RUN (and
+ *     any other blocking call) and online after it. An online reader that never quiesces blocks
+ *     every slot change forever; so does a thread that changes slots while its own reader is
+ *     online (it waits for itself): go offline first.
+ *   - A reader is used by one thread at a time (it may move between threads with a hand-off
+ *     that orders memory, e.g. a mutex). Different readers may run on different threads at once.
+ *   - Unregister every reader before hvrt_vm_destroy; the destroy frees them, so a reader
+ *     pointer must not be used after it.
+ *
+ * Errors shared by every hvrt_reader_* call taking r: -EFAULT r NULL; -EBADF r is not a
+ * registered reader (never registered, or unregistered). All of them are lock-free,
+ * allocation-free and constant-time except register/unregister (a per-VM lock, may allocate).
+ */
+typedef struct hvrt_reader hvrt_reader;
+
+/*
+ * Registers a new reader of vm and stores it in *reader, online. Reuses the record of an
+ * unregistered reader when there is one (so an unregistered pointer may come back, live).
+ * Thread-safe; may run concurrently with slot changes and other readers.
+ * Errors: -EFAULT vm or reader NULL; -EBADF vm not live; -ENOMEM; HVRT_EINTERNAL.
+ */
+int hvrt_reader_register(hvrt_vm *vm, hvrt_reader **reader);
+
+/*
+ * Unregisters r (it goes offline first: it no longer delays slot changes). r must not be used
+ * afterwards; hvrt keeps its memory until the VM is destroyed, so a late call with it gets
+ * -EBADF until a later hvrt_reader_register hands the same record out again.
+ * Errors: -EFAULT r NULL; -EBADF r not registered (e.g. unregistered twice); HVRT_EINTERNAL.
+ */
+int hvrt_reader_unregister(hvrt_reader *r);
+
+/*
+ * Reports a quiescent state: r holds no translation obtained before this call, and stays
+ * online. Call it where the thread holds nothing (e.g. each turn of its loop).
+ * Errors: -EFAULT, -EBADF; -EPERM r is offline (nothing changes).
+ */
+int hvrt_reader_quiescent(hvrt_reader *r);
+
+/*
+ * Takes r offline: it holds no translation and will not translate until hvrt_reader_online.
+ * Slot changes stop waiting for it. Already offline: returns 0, nothing changes.
+ * Errors: -EFAULT, -EBADF.
+ */
+int hvrt_reader_offline(hvrt_reader *r);
+
+/*
+ * Brings r online; it may translate again. Already online: acts as hvrt_reader_quiescent.
+ * Errors: -EFAULT, -EBADF.
+ */
+int hvrt_reader_online(hvrt_reader *r);
+
+/*
+ * hvrt_translate for an online reader: no read section; tries r's last hit in as_id (valid
+ * while the slot set's generation is unchanged) before a search. Same answer and out fields as
+ * hvrt_translate (result 0).
+ * Errors, in this order: -EFAULT r NULL; -EBADF r not registered; -EFAULT out NULL; -EINVAL
+ * as_id >= the VM's number of address spaces; -EPERM r offline; -ENOENT gfn in no slot (out
+ * untouched).
+ */
+int hvrt_reader_translate(hvrt_reader *r, uint32_t as_id, uint64_t gfn, struct hvrt_translation *out);
+
+/*
+ * hvrt_translate_batch for an online reader: no read section, and r's last hit in as_id is
+ * tried first (and updated). Per-entry results and the return value as hvrt_translate_batch.
+ * Errors, in this order: -EFAULT r NULL; -EBADF r not registered; -EINVAL as_id out of range;
+ * -EPERM r offline; 0 when n == 0; -EINVAL n > INT32_MAX; -EFAULT gfns or out NULL.
+ */
+int hvrt_reader_translate_batch(hvrt_reader *r, uint32_t as_id, const uint64_t *gfns, size_t n,
+                                struct hvrt_translation *out);
 
 #ifdef __cplusplus
 }

@@ -66,6 +66,7 @@ internal static unsafe class ExportsSlots
         if (entry != null)
         {
             Snapshot.Fill(s, entry, gfn, result);
+            result->Result = 0;
         }
         ReadSection.Exit(vm->Stripes, token);
         return entry != null ? 0 : -Errno.ENOENT;

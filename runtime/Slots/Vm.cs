@@ -98,6 +98,7 @@ internal sealed unsafe partial class Vm
             Snapshot.Free(VmHandle.Publish(_handle, i, null));
         }
         NativeAlloc.Free(_handle->Stripes, ReadSection.Bytes);
+        ReaderRegistry.FreeAll(_handle);
         NativeAlloc.Free(_handle, (nuint)sizeof(VmHandle));
         _handle = null;
     }
@@ -132,7 +133,7 @@ internal sealed unsafe partial class Vm
         }
         _generations[asId] = next->Generation;
         Snapshot* old = VmHandle.Publish(_handle, asId, next);
-        ReadSection.Synchronize(_handle->Stripes, &_handle->Phase);
+        GracePeriod.Synchronize(_handle);
         Snapshot.Free(old);
     }
 }
