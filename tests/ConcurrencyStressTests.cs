@@ -14,7 +14,7 @@ namespace Hvrt.Tests;
 /// read of a freed snapshot (poisoned with 0xA5 when HVRT_POISON=1, as build.sh runs the tests)
 /// breaks one of the checks.
 /// </summary>
-public unsafe class ConcurrencyStressTests
+public unsafe partial class ConcurrencyStressTests
 {
     private const int Slots = 16;
     private const ulong Span = 1UL << 16; // gfns per slot id: two positions live inside
