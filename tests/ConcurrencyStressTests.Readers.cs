@@ -30,6 +30,9 @@ public unsafe partial class ConcurrencyStressTests
 
     private static ulong HvaOf(int id, long version) => (ulong)(id + 1) << 40 | ((ulong)version & VersionMask) << 12;
 
+    /// <summary>A gfn at or just past a position some slot may occupy: mostly hits, some misses.</summary>
+    private static ulong NearASlot(Random rng) => Position(rng.Next(Slots), rng.Next(2)) + (ulong)rng.Next(160);
+
     private sealed class Shared
     {
         public required TestVm Vm;
@@ -136,7 +139,7 @@ public unsafe partial class ConcurrencyStressTests
                 pinned = VmHandle.Load(sh.Vm.Handle, 0);
                 pinnedGeneration = pinned->Generation;
             }
-            ulong gfn = (ulong)rng.NextInt64(0, (long)(Slots * Span));
+            ulong gfn = NearASlot(rng);
             if (rng.Next(8) == 0)
             {
                 for (int i = 0; i < 16; i++)
@@ -231,12 +234,12 @@ public unsafe partial class ConcurrencyStressTests
         ulong lastGeneration = 0;
         while (!sh.Stop.IsSet)
         {
-            ulong gfn = (ulong)rng.NextInt64(0, (long)(Slots * Span));
+            ulong gfn = NearASlot(rng);
             if (rng.Next(8) == 0)
             {
                 for (int i = 0; i < 16; i++)
                 {
-                    gfns[i] = (ulong)rng.NextInt64(0, (long)(Slots * Span));
+                    gfns[i] = NearASlot(rng);
                 }
                 int hits = Ffi.TranslateBatch(sh.Vm.Handle, 0, gfns, 16, outs);
                 ulong batchGeneration = outs[0].Generation;
@@ -308,7 +311,9 @@ public unsafe partial class ConcurrencyStressTests
         var version = new long[Slots];
         var wrng = new Random(43);
         int deletes = 0;
-        for (int op = 0; op < writerOps; op++)
+        // Keep going until the readers have checked something, even on a busy machine.
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        for (int op = 0; op < writerOps || ((Interlocked.Read(ref sh.HeldChecks) == 0 || deletes == 0) && sw.ElapsedMilliseconds < 10000); op++)
         {
             int id = wrng.Next(Slots);
             int rc;

@@ -95,7 +95,10 @@ public unsafe partial class ConcurrencyStressTests
         }
 
         var wrng = new Random(42);
-        for (int op = 0; op < writerOps; op++)
+        // On a busy machine (xunit runs other classes in parallel) the readers may not have run
+        // yet when the writer is done: keep changing slots until they have checked something.
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        for (int op = 0; op < writerOps || (Interlocked.Read(ref hits) == 0 && sw.ElapsedMilliseconds < 10000); op++)
         {
             int id = wrng.Next(Slots);
             int rc;
