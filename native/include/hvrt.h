@@ -11,7 +11,8 @@
  *     hvrt's own codes lie outside the errno range (HVRT_EINTERNAL). Nothing throws.
  *   - Out-parameters are written only on success.
  *   - A NULL pointer argument gives -EFAULT (as a bad user pointer does in an ioctl); an
- *     hvrt_vm pointer that is not a live VM gives -EBADF (as a bad fd does).
+ *     hvrt_vm pointer that is not a live VM, or an hvrt_reader pointer that is not a
+ *     registered reader, gives -EBADF (as a bad fd does).
  *   - Kernel structs are the kernel's own: this header includes <linux/kvm.h> when it exists
  *     and defines only what an older <linux/kvm.h> lacks, under the kernel's names, with
  *     static asserts on size and every offset. A pointer to the kernel's struct is passed as is.
@@ -374,8 +375,10 @@ int hvrt_translate_batch(hvrt_vm *vm, uint32_t as_id, const uint64_t *gfns, size
  *     pointer must not be used after it.
  *
  * Errors shared by every hvrt_reader_* call taking r: -EFAULT r NULL; -EBADF r is not a
- * registered reader (never registered, or unregistered). All of them are lock-free,
- * allocation-free and constant-time except register/unregister (a per-VM lock, may allocate).
+ * registered reader (never registered, or unregistered). All calls but register and
+ * unregister (which take a per-VM lock and may allocate) are lock-free and allocation-free;
+ * quiescent, online and offline are a few instructions, translate a check of the last hit or
+ * a binary search.
  */
 typedef struct hvrt_reader hvrt_reader;
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Hvrt.Index;
@@ -49,5 +50,9 @@ internal unsafe struct ReaderRecord
 
     /// <summary>The last-hit cache of an address space; asId is below the VM's count (at most 2).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ReaderCache* CacheOf(ReaderRecord* r, uint asId) => &r->Cache0 + asId;
+    public static ReaderCache* CacheOf(ReaderRecord* r, uint asId)
+    {
+        Debug.Assert(asId < VmHandle.MaxAddressSpaces, "as_id is checked against the VM before the cache is used");
+        return &r->Cache0 + asId;
+    }
 }
