@@ -25,6 +25,8 @@ namespace Hvrt.Tests;
 public unsafe partial class ConcurrencyStressTests
 {
     private const ulong VersionMask = (1UL << 28) - 1;
+    private const int RegisteredReaders = 3;
+    private const int UnregisteredReaders = 2;
 
     private static ulong NPagesOf(int id, long version) => (ulong)(id + 1) * 8 + (ulong)(version & 3);
 
@@ -38,6 +40,7 @@ public unsafe partial class ConcurrencyStressTests
         public required TestVm Vm;
         public readonly long[] Retired = new long[Slots];
         public readonly ManualResetEventSlim Stop = new();
+        public readonly CountdownEvent Started = new(RegisteredReaders + UnregisteredReaders);
         public long Errors;
         public long Reads;
         public long Hits;
@@ -97,6 +100,7 @@ public unsafe partial class ConcurrencyStressTests
         ulong* gfns = stackalloc ulong[16];
         HvrtTranslation* outs = stackalloc HvrtTranslation[16];
         ReaderRecord* r = Ffi.ReaderRegister(sh.Vm.Handle);
+        sh.Started.Signal();
         ulong lastGeneration = 0;
         Snapshot* pinned = null;
         ulong pinnedGeneration = 0;
@@ -232,6 +236,7 @@ public unsafe partial class ConcurrencyStressTests
         ulong* gfns = stackalloc ulong[16];
         HvrtTranslation* outs = stackalloc HvrtTranslation[16];
         ulong lastGeneration = 0;
+        sh.Started.Signal();
         while (!sh.Stop.IsSet)
         {
             ulong gfn = NearASlot(rng);
@@ -293,17 +298,18 @@ public unsafe partial class ConcurrencyStressTests
         int writerOps = 8 * (int.TryParse(Environment.GetEnvironmentVariable("HVRT_STRESS_OPS"), out int n) ? n : 5000);
         var sh = new Shared { Vm = vm };
         var threads = new List<Thread>();
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < RegisteredReaders; i++)
         {
             int seed = 100 + i;
             threads.Add(new Thread(() => RegisteredReader(sh, seed)) { IsBackground = true });
         }
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < UnregisteredReaders; i++)
         {
             int seed = 200 + i;
             threads.Add(new Thread(() => UnregisteredReader(sh, seed)) { IsBackground = true });
         }
         threads.ForEach(t => t.Start());
+        Assert.True(sh.Started.Wait(10000), "the reader threads did not start");
 
         var present = new bool[Slots];
         var where = new int[Slots];

@@ -253,6 +253,7 @@ static uint64_t s_hva(int id, uint64_t v) { return (uint64_t)(id + 1) << 40 | (v
 struct stress {
     hvrt_vm *vm;
     atomic_int stop;
+    atomic_int started; /* reader threads running (registered ones: registered) */
     _Atomic uint64_t retired[S_SLOTS]; /* last version whose delete has returned */
     atomic_long errors, hits, reads;
 };
@@ -301,6 +302,7 @@ static void *s_registered(void *arg)
 {
     struct stress *s = arg;
     hvrt_reader *r = reader_new(s->vm);
+    atomic_fetch_add(&s->started, 1);
     uint64_t rng = (uint64_t)(uintptr_t)&r | 1;
     struct held_ref { int id; uint64_t v; } held[64];
     int nheld = 0, until = 1 + (int)(s_rand(&rng) % 32);
@@ -347,6 +349,7 @@ static void *s_unregistered(void *arg)
     uint64_t rng = (uint64_t)(uintptr_t)&rng | 1;
     uint64_t gfns[8];
     struct hvrt_translation out[8];
+    atomic_fetch_add(&s->started, 1);
     while (!atomic_load(&s->stop)) {
         for (int i = 0; i < 8; i++)
             gfns[i] = s_gfn(&rng);
@@ -377,6 +380,8 @@ static void stress(void)
     for (int i = 0; i < S_READERS; i++)
         pthread_create(&th[i], NULL, s_registered, &s);
     pthread_create(&th[S_READERS], NULL, s_unregistered, &s);
+    while (atomic_load(&s.started) < S_READERS + 1)
+        sleep_ms(1);
 
     bool present[S_SLOTS] = { 0 };
     int where[S_SLOTS] = { 0 };
@@ -385,7 +390,7 @@ static void stress(void)
     int failures = 0, deletes = 0;
     uint64_t start = now_ms();
     /* Until the readers have checked something, even on a busy machine. */
-    for (int op = 0; op < ops || (atomic_load(&s.hits) == 0 && now_ms() - start < 10000); op++) {
+    for (int op = 0; op < ops || (atomic_load(&s.hits) < 1000 && now_ms() - start < 10000); op++) {
         int id = (int)(s_rand(&rng) % S_SLOTS);
         if (!present[id]) {
             uint64_t v = ++version[id];
