@@ -86,6 +86,7 @@ public unsafe class ReaderTests
         Assert.True(c == a);
         Assert.True(c->Ctr != 0);
         Assert.True(c->Cache0.Entry == null && c->Cache1.Entry == null);
+        Assert.Equal(ulong.MaxValue, c->Cache0.Generation);
         Assert.Equal(0, Ffi.ReaderTranslate(c, 0, 1, &t));
         // A third registration while none is free is a new record.
         ReaderRecord* d = Ffi.ReaderRegister(vm.Handle);

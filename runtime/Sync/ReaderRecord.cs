@@ -15,6 +15,12 @@ namespace Hvrt.Sync;
 [StructLayout(LayoutKind.Sequential, Size = 16)]
 internal unsafe struct ReaderCache
 {
+    /// <summary>
+    /// No entry. Generation UINT64_MAX is never a snapshot's, so a lookup that compares only the
+    /// generation (an inline C reader) never takes the null entry.
+    /// </summary>
+    public static readonly ReaderCache Empty = new() { Generation = ulong.MaxValue };
+
     public ulong Generation;
     public SlotEntry* Entry;
 }

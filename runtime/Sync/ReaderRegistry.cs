@@ -48,8 +48,8 @@ internal sealed unsafe class ReaderRegistry
             {
                 r = (ReaderRecord*)reused;
             }
-            r->Cache0 = default;
-            r->Cache1 = default;
+            r->Cache0 = ReaderCache.Empty;
+            r->Cache1 = ReaderCache.Empty;
             GracePeriod.Online(r);
             r->Magic = ReaderRecord.LiveMagic;
             if (fresh)
@@ -77,8 +77,8 @@ internal sealed unsafe class ReaderRegistry
             // Push first: if the stack cannot grow, the reader stays registered and nothing changed.
             _free.Push((nint)r);
             GracePeriod.Offline(r);
-            r->Cache0 = default;
-            r->Cache1 = default;
+            r->Cache0 = ReaderCache.Empty;
+            r->Cache1 = ReaderCache.Empty;
             r->Magic = ReaderRecord.FreeMagic;
             return 0;
         }
