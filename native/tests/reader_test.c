@@ -331,9 +331,11 @@ static void *s_registered(void *arg)
         nheld = 0;
         until = 1 + (int)(s_rand(&rng) % 32);
         if (s_rand(&rng) % 16 == 0) {
-            hvrt_reader_offline(r); /* as around KVM_RUN */
-            for (volatile int spin = 0; spin < 5000; spin++)
-                ;
+            /* As around KVM_RUN: offline while "the guest runs", which also leaves the CPU to
+             * the others (more reader threads than CPUs would otherwise starve the writer). */
+            hvrt_reader_offline(r);
+            struct timespec guest = { 0, 20000 };
+            nanosleep(&guest, NULL);
             hvrt_reader_online(r);
         } else {
             hvrt_reader_quiescent(r);
@@ -375,7 +377,7 @@ static void stress(void)
     static struct stress s;
     s.vm = vm_new(NULL);
     const char *env = getenv("HVRT_STRESS_OPS");
-    int ops = env ? atoi(env) : 2000;
+    int ops = env ? atoi(env) : 20000;
     pthread_t th[S_READERS + 1];
     for (int i = 0; i < S_READERS; i++)
         pthread_create(&th[i], NULL, s_registered, &s);
