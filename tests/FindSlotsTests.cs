@@ -191,22 +191,28 @@ public sealed unsafe class FindSlotsTests
     public void RandomLayouts_MatchTheModel(int seed, uint nrAs)
     {
         using var vm = new TestVm(new HvrtVmConfig { NrAddressSpaces = nrAs });
-        using var r = new RandomSlots(vm, seed, nrAs, idsPerAs: 600, windowPages: 2048, maxPages: 1024, hvaSpanPages: 1 << 14, files: 3, filePages: 1 << 14, privateShare: 0.25);
+        using var r = new RandomSlots(vm, seed, nrAs, idsPerAs: 600, windowPages: 2048, maxPages: 1024, hvaSpanPages: 1 << 14, files: 3, filePages: 1 << 14, privateShare: 0.6);
         // Grow to several hundred slots (leaves split), query, churn, shrink (leaves merge), query.
         int[] targets = { 50, 300, 500, 120, 10, 400 };
+        uint hvaLeaves = 0, privateLeaves = 0;
         foreach (int target in targets)
         {
             while (Math.Abs(r.Count - target) > 5)
             {
                 double bias = r.Count < target ? 0.8 : 0.2;
-                if (r.Rng.Next(4) == 0)
+                if (r.Rng.Next(10) == 0)
                 {
-                    r.Batch(r.Rng.Next(1, 40), bias);
+                    r.Batch(r.Rng.Next(1, 9), bias);
                 }
                 else
                 {
                     r.Step(bias);
                 }
+            }
+            for (uint asId = 0; asId < nrAs; asId++)
+            {
+                hvaLeaves = Math.Max(hvaLeaves, VmHandle.Load(vm.Handle, asId)->Hva.NrLeaves);
+                privateLeaves = Math.Max(privateLeaves, VmHandle.Load(vm.Handle, asId)->Private.NrLeaves);
             }
             for (int round = 0; round < 20; round++)
             {
@@ -218,6 +224,8 @@ public sealed unsafe class FindSlotsTests
                 }
             }
         }
+        // Both indexes the queries walk had several leaves at some point.
+        Assert.True(hvaLeaves > 2 && privateLeaves > 1, $"hva index {hvaLeaves} leaves, private {privateLeaves}; {r.Model.All.Count(s => s.IsPrivate)} of {r.Count} private");
     }
 
     [Fact]

@@ -209,6 +209,7 @@ public sealed unsafe class IndexStructureTests
         // Grow to a few thousand slots, shrink to almost none (merges, empty leaves), grow again.
         int[] targets = { 2500, 300, 3000, 5, 1200 };
         int ops = 0;
+        uint maxGfnLeaves = 0, maxPrivateLeaves = 0;
         foreach (int target in targets)
         {
             while (Math.Abs(r.Count - target) > 10)
@@ -228,11 +229,17 @@ public sealed unsafe class IndexStructureTests
                 }
                 ops += batch;
                 CheckSnapshots(vm, r, nrAs);
+                for (uint asId = 0; asId < nrAs; asId++)
+                {
+                    maxGfnLeaves = Math.Max(maxGfnLeaves, VmHandle.Load(vm.Handle, asId)->Gfn.NrLeaves);
+                    maxPrivateLeaves = Math.Max(maxPrivateLeaves, VmHandle.Load(vm.Handle, asId)->Private.NrLeaves);
+                }
                 CheckTranslate(vm, r, nrAs, 200);
                 CheckQueries(vm, r, 4);
             }
         }
         Assert.True(ops > 5000, $"only {ops} changes");
+        Assert.True(maxGfnLeaves > 20 && maxPrivateLeaves > 3, $"at most {maxGfnLeaves} gfn leaves, {maxPrivateLeaves} private leaves");
     }
 
     [Fact]

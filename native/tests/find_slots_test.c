@@ -248,10 +248,12 @@ static void guest_memfd_punch_hole(void)
 
 /* Readers query while a writer moves, toggles and deletes slots: every pair must be one the
  * slot could have had (its two positions), never torn, never from freed memory (HVRT_POISON). */
-#define STRESS_SLOTS 16
+#define STRESS_SLOTS 16   /* shared slots 0..15, all backing host page H */
+#define STRESS_PRIVATE 8  /* private slots 16..23, each at file pages (id - 16) * 8 of stress_memfd */
 static hvrt_vm *stress_vm;
+static int stress_memfd;
 static atomic_int stress_stop;
-static atomic_long stress_bad, stress_seen;
+static atomic_long stress_bad, stress_seen, stress_private_seen;
 
 static uint64_t stress_gfn(uint32_t id, int where)
 {
@@ -282,21 +284,51 @@ static void *stress_reader(void *arg)
     return NULL;
 }
 
+static void *stress_private_reader(void *arg)
+{
+    (void)arg;
+    struct hvrt_slot_range o[STRESS_PRIVATE];
+    while (!atomic_load(&stress_stop)) {
+        int n = hvrt_find_slots_by_private(stress_vm, stress_memfd, 0, UINT64_MAX, o, STRESS_PRIVATE);
+        if (n < 0 || n > STRESS_PRIVATE) {
+            atomic_fetch_add(&stress_bad, 1);
+            continue;
+        }
+        for (int i = 0; i < n; i++) {
+            uint32_t id = o[i].slot;
+            bool ok = id >= STRESS_SLOTS && id < STRESS_SLOTS + STRESS_PRIVATE && o[i].flags == TRP &&
+                      o[i].reserved == 0 && o[i].gfn_start == stress_gfn(id, 0) &&
+                      o[i].gfn_end == o[i].gfn_start + 8 && (i == 0 || o[i - 1].slot < id);
+            if (!ok)
+                atomic_fetch_add(&stress_bad, 1);
+        }
+        atomic_fetch_add(&stress_private_seen, n);
+    }
+    return NULL;
+}
+
 static void readers_during_updates(void)
 {
     stress_vm = vm_new_gpa_bits(40);
-    bool present[STRESS_SLOTS] = { 0 };
+    stress_memfd = new_memfd(STRESS_PRIVATE * 8 * PAGE);
+    bool present[STRESS_SLOTS + STRESS_PRIVATE] = { 0 };
     int where[STRESS_SLOTS] = { 0 }, flags[STRESS_SLOTS] = { 0 };
-    pthread_t readers[3];
-    for (int i = 0; i < 3; i++)
-        pthread_create(&readers[i], NULL, stress_reader, NULL);
+    pthread_t readers[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&readers[i], NULL, i < 3 ? stress_reader : stress_private_reader, NULL);
     unsigned seed = 1;
     int failures = 0;
     for (int op = 0; op < 4000; op++) {
         seed = seed * 1103515245u + 12345u;
-        uint32_t id = (seed >> 16) % STRESS_SLOTS;
+        uint32_t id = (seed >> 16) % (STRESS_SLOTS + STRESS_PRIVATE);
         uint64_t size = (id + 1) * PAGE;
-        if (!present[id]) {
+        if (id >= STRESS_SLOTS) {
+            /* Private slots cannot move: create or delete. */
+            failures += (present[id] ? delete_slot(stress_vm, id)
+                                     : set_ext(stress_vm, id, F_PRIV, stress_gfn(id, 0) * PAGE, 8 * PAGE, H + (1 << 20),
+                                               (uint32_t)stress_memfd, (id - STRESS_SLOTS) * 8 * PAGE)) != 0;
+            present[id] = !present[id];
+        } else if (!present[id]) {
             failures += set_v1(stress_vm, id, (uint32_t)flags[id], stress_gfn(id, where[id]) * PAGE, size, H) != 0;
             present[id] = true;
         } else if ((seed >> 8) % 3 == 0) {
@@ -311,12 +343,14 @@ static void readers_during_updates(void)
         }
     }
     atomic_store(&stress_stop, 1);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         pthread_join(readers[i], NULL);
     CHECK_RC(failures, 0);
     CHECK_RC(atomic_load(&stress_bad), 0);
     CHECK(atomic_load(&stress_seen) > 0);
+    CHECK(atomic_load(&stress_private_seen) > 0);
     hvrt_vm_destroy(stress_vm);
+    close(stress_memfd);
 }
 
 int main(void)
