@@ -386,10 +386,12 @@ HVRT_STATIC_ASSERT(offsetof(struct hvrt_slot_range, reserved) == 24, "hvrt_slot_
  * On an error nothing is written.
  *
  * Errors, checked in this order: -EFAULT vm NULL; -EBADF vm not live; -EFAULT out NULL with
- * cap > 0; -EINVAL hva + len wraps past 2^64 - 1; -EINTERNAL (a bug).
+ * cap > 0; -EINVAL hva + len wraps past 2^64 - 1; -ENOMEM the calling thread's first read
+ * section could not get its record (the only allocation, once per thread, shared with
+ * hvrt_translate); -EINTERNAL (a bug).
  *
- * Thread-safety: as hvrt_translate — lock-free, allocation-free, callable from any number of
- * threads concurrently with slot updates, with no registration. Each address space's pairs come
+ * Thread-safety: as hvrt_translate — lock-free, allocation-free (after the thread's first read),
+ * callable from any number of threads concurrently with slot updates, with no registration. Each address space's pairs come
  * from one consistent slot set of that address space (never a mix of two); an update published
  * between two calls may change the answer, hence the loop in the retry pattern:
  *
@@ -436,7 +438,7 @@ int hvrt_find_slots_by_hva(hvrt_vm *vm, uint64_t hva, uint64_t len, struct hvrt_
  *
  * Errors, checked in this order: -EFAULT vm NULL; -EBADF vm not live; -EFAULT out NULL with
  * cap > 0; -EINVAL offset + len wraps past 2^64 - 1; -EBADF fd < 0 or not an open fd;
- * -EINTERNAL (a bug).
+ * -ENOMEM as hvrt_find_slots_by_hva; -EINTERNAL (a bug).
  *
  * Thread-safety: as hvrt_find_slots_by_hva (lock-free, allocation-free; one fstat system call).
  */

@@ -89,10 +89,10 @@ struct hvrt_snapshot {
 struct hvrt_vm_layout {
     uint64_t magic;
     uint64_t managed;
-    int32_t phase;
+    int32_t reserved;
     uint32_t nr_address_spaces;
     const struct hvrt_snapshot *current[2];
-    void *stripes;
+    void *reserved2;
 };
 
 /* What an hvrt_reader * points to (its first 64 bytes). */

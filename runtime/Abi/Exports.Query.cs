@@ -99,13 +99,18 @@ internal static unsafe class ExportsQuery
 
     /// <summary>
     /// Runs the query over every address space in order (0, then 1) inside one read section, as
-    /// <see cref="ExportsSlots.TranslateCore"/> reads: no lock, no allocation. The section is left
-    /// even if something throws, so a writer's grace period can never hang on this reader.
+    /// <see cref="ExportsSlots.TranslateCore"/> reads: no lock, no allocation (but a thread's very
+    /// first read section, which gets its record; -ENOMEM if that fails). The section is left even
+    /// if something throws, so a writer's grace period can never hang on this reader.
     /// </summary>
     private static int Run<TSink>(VmHandle* vm, ref TSink sink)
         where TSink : struct, IRangeSink
     {
-        int token = ReadSection.Enter(vm->Stripes, &vm->Phase);
+        ReadSection.ThreadRecord* section = ReadSection.Enter();
+        if (section == null)
+        {
+            return -Errno.ENOMEM;
+        }
         try
         {
             for (uint asId = 0; asId < vm->NrAddressSpaces; asId++)
@@ -116,7 +121,7 @@ internal static unsafe class ExportsQuery
         }
         finally
         {
-            ReadSection.Exit(vm->Stripes, token);
+            ReadSection.Exit(section);
         }
         return sink.Total;
     }

@@ -86,14 +86,18 @@ internal static unsafe class ExportsSlots
     /// <summary>The translation itself, shared by the export and the managed tests.</summary>
     internal static int TranslateCore(VmHandle* vm, uint asId, ulong gfn, HvrtTranslation* result)
     {
-        int token = ReadSection.Enter(vm->Stripes, &vm->Phase);
+        ReadSection.ThreadRecord* section = ReadSection.Enter();
+        if (section == null)
+        {
+            return -Errno.ENOMEM;
+        }
         Snapshot* s = VmHandle.Load(vm, asId);
         SlotEntry* entry = Snapshot.Find(s, gfn);
         if (entry != null)
         {
             Snapshot.Fill(s, entry, gfn, result);
         }
-        ReadSection.Exit(vm->Stripes, token);
+        ReadSection.Exit(section);
         return entry != null ? 0 : -Errno.ENOENT;
     }
 

@@ -88,7 +88,10 @@ internal unsafe struct Snapshot
         while (n > 1)
         {
             nuint half = n >> 1;
-            lo = keys[lo + half] <= x ? lo + half : lo;
+            // RyuJIT does not turn a ternary inside a loop into cmov, so select by mask: the
+            // compare becomes setcc, and no branch depends on the key.
+            nuint take = (nuint)(-(nint)Unsafe.BitCast<bool, byte>(keys[lo + half] <= x));
+            lo += half & take;
             n -= half;
         }
         return lo;

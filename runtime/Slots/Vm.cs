@@ -52,13 +52,12 @@ internal sealed unsafe partial class Vm
         {
             return -Errno.ENOMEM;
         }
-        handle->Stripes = (ReadStripe*)NativeAlloc.Alloc(ReadSection.Bytes);
         var vm = new Vm(rules, handle);
         handle->NrAddressSpaces = rules.NrAddressSpaces;
         for (uint i = 0; i < rules.NrAddressSpaces; i++)
         {
             Snapshot* empty = Snapshot.Alloc(0, 0, 0);
-            if (empty == null || handle->Stripes == null)
+            if (empty == null)
             {
                 Snapshot.Free(empty);
                 vm.FreeNative();
@@ -108,7 +107,6 @@ internal sealed unsafe partial class Vm
             }
             Snapshot.Free(s);
         }
-        NativeAlloc.Free(_handle->Stripes, ReadSection.Bytes);
         NativeAlloc.Free(_handle, (nuint)sizeof(VmHandle));
         _handle = null;
     }
@@ -157,7 +155,7 @@ internal sealed unsafe partial class Vm
         {
             return;
         }
-        ReadSection.Synchronize(_handle->Stripes, &_handle->Phase);
+        ReadSection.Synchronize();
         for (uint i = 0; i < _builders.Length; i++)
         {
             if (old[i] != null)

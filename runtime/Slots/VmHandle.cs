@@ -8,7 +8,7 @@ namespace Hvrt.Slots;
 
 /// <summary>
 /// What an <c>hvrt_vm *</c> points to: the native part of a VM that readers use without touching
-/// managed state — one published snapshot per address space and the read-section counters.
+/// managed state — one published snapshot per address space (struct hvrt_vm_layout in hvrt_inline.h).
 /// The writer's state lives in a managed <see cref="Vm"/> reached through a GCHandle.
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Size = 64)]
@@ -21,11 +21,11 @@ internal unsafe struct VmHandle
 
     public ulong Magic;
     public nint Managed;
-    public int Phase;
+    public int Reserved;
     public uint NrAddressSpaces;
     public Snapshot* Current0;
     public Snapshot* Current1;
-    public ReadStripe* Stripes;
+    public nint Reserved2;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Snapshot* Load(VmHandle* vm, uint asId)

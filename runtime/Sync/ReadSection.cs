@@ -1,90 +1,163 @@
+using System;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading;
+using Hvrt.Memory;
 
 namespace Hvrt.Sync;
 
 /// <summary>
-/// Read-side critical sections that need no registration (SRCU's scheme): a reader counts itself
-/// into one of two phases on a per-CPU stripe, reads the published snapshot, and counts itself out.
-/// A writer that has published a new snapshot calls <see cref="Synchronize"/> before freeing the
-/// old one: it waits for stragglers of the idle phase, flips the phase, then waits until every
-/// reader of the previous phase has left.
+/// Read-side sections that need no registration (userspace-rcu's "memb" flavor): every thread
+/// that reads gets a record on its first read, found again through a thread-static pointer.
+/// Entering stores the current grace-period counter into the record, leaving stores 0; both are
+/// plain stores, no atomic instruction and no fence on the reader's side.
 ///
-/// Why one flip is safe: a reader increments its counter (a full barrier, lock xadd) and then
-/// loads the snapshot pointer; the writer stores the new pointer, flips (full barrier) and then
-/// reads the counters. Of two such store-fence-load sequences at least one sees the other's store:
-/// either the writer sees the reader and waits, or the reader loads the new pointer. Waiting for
-/// the idle phase first covers a reader that picked its phase before an earlier flip and counted
-/// itself in after that flip's wait (SRCU's two-phase argument).
+/// Why that is enough: <see cref="Synchronize"/> runs after the writer has published the new
+/// snapshot; it bumps the counter, then runs a process-wide barrier (<see cref="ProcessBarrier"/>),
+/// then waits for every record whose counter is older and non-zero. The barrier executes a full
+/// fence on each running thread at some point p between the publish and the scan. A reader whose
+/// snapshot load came before p had stored its counter before that load in program order, and the
+/// fence at p makes that store visible to the scan: the writer waits for it. A reader whose load
+/// came after p sees the new snapshot (published before the barrier) and holds nothing old.
+/// A reader that read the counter after the bump stores the new value and is not waited for; its
+/// snapshot load comes after its counter load, so it too sees the new snapshot.
 ///
-/// Lock and unlock counts are kept apart so a reader may migrate between CPUs in its section.
+/// Records are shared by all VMs and never freed: a thread's record returns to the pool when the
+/// thread dies (a finalizable owner in a thread-static), so a writer walking the list never reads
+/// freed memory. Sections nest (a depth count), so a signal handler may read inside a read.
 /// </summary>
-[StructLayout(LayoutKind.Sequential, Size = 64)]
-internal struct ReadStripe
-{
-    public long Lock0;
-    public long Lock1;
-    public long Unlock0;
-    public long Unlock1;
-}
-
 internal static unsafe class ReadSection
 {
-    public const int Stripes = 16;
-
-    public static nuint Bytes => (nuint)(Stripes * sizeof(ReadStripe));
-
-    /// <summary>Enters a read section; returns the token to pass to <see cref="Exit"/>.</summary>
-    public static int Enter(ReadStripe* stripes, int* phase)
+    [StructLayout(LayoutKind.Sequential, Size = 64)]
+    internal struct ThreadRecord
     {
-        int p = Volatile.Read(ref *phase) & 1;
-        ReadStripe* s = stripes + (Thread.GetCurrentProcessorId() & (Stripes - 1));
-        // Full barrier: orders this count before the caller's load of the snapshot pointer.
-        Interlocked.Increment(ref p == 0 ? ref s->Lock0 : ref s->Lock1);
-        return (int)(((nint)s - (nint)stripes) / sizeof(ReadStripe)) << 1 | p;
+        /// <summary>0 outside a section, else the grace-period counter read on entry.</summary>
+        public ulong Ctr;
+        public uint Depth;
+        public int InUse;
+        public ThreadRecord* Next;
     }
 
-    /// <summary>Leaves a read section; pairs with <see cref="Enter"/>.</summary>
-    public static void Exit(ReadStripe* stripes, int token)
+    private static readonly Lock s_attach = new();
+    private static ulong s_gp = 1;
+    private static nint s_head; // ThreadRecord*, push-only list
+    private static int s_records;
+
+    /// <summary>Records ever allocated (tests: dead threads' records are reused).</summary>
+    internal static int RecordsAllocated => Volatile.Read(ref s_records);
+
+    [ThreadStatic]
+    private static ThreadRecord* t_record;
+
+    [ThreadStatic]
+    private static RecordOwner? t_owner;
+
+    /// <summary>
+    /// Enters a read section; pass the result to <see cref="Exit"/>. Allocates only on a thread's
+    /// first call; null (no section entered) only if that allocation failed.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ThreadRecord* Enter()
     {
-        ReadStripe* s = stripes + (token >> 1);
-        // Full barrier: every load of the section happens before the writer can see this count.
-        Interlocked.Increment(ref (token & 1) == 0 ? ref s->Unlock0 : ref s->Unlock1);
+        ThreadRecord* r = t_record;
+        if (r == null && (r = Attach()) == null)
+        {
+            return null;
+        }
+        if (r->Ctr != 0)
+        {
+            r->Depth++;
+            return r;
+        }
+        // Ordered before the caller's snapshot load by the writer's process-wide barrier (see above).
+        Volatile.Write(ref r->Ctr, Volatile.Read(ref s_gp));
+        return r;
     }
 
-    /// <summary>Waits until no reader that could have seen a retired snapshot remains (writer side).</summary>
-    public static void Synchronize(ReadStripe* stripes, int* phase)
+    /// <summary>Leaves a read section: every load of the section happens before this release store.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Exit(ThreadRecord* r)
     {
-        int current = Volatile.Read(ref *phase) & 1;
-        WaitDrained(stripes, current ^ 1);
-        Volatile.Write(ref *phase, current ^ 1);
-        Interlocked.MemoryBarrier(); // pairs with the reader's Interlocked.Increment in Enter
-        WaitDrained(stripes, current);
+        if (r->Depth != 0)
+        {
+            r->Depth--;
+            return;
+        }
+        Volatile.Write(ref r->Ctr, 0);
     }
 
-    private static void WaitDrained(ReadStripe* stripes, int p)
+    /// <summary>Waits until no read section that could hold a snapshot replaced before this call remains (writer side).</summary>
+    public static void Synchronize()
     {
+        ulong gp = Interlocked.Increment(ref s_gp);
+        ProcessBarrier.Run();
         var spin = new SpinWait();
-        while (!Drained(stripes, p))
+        for (var r = (ThreadRecord*)Volatile.Read(ref s_head); r != null; r = r->Next)
         {
-            spin.SpinOnce(sleep1Threshold: -1);
+            ulong c;
+            while ((c = Volatile.Read(ref r->Ctr)) != 0 && c < gp)
+            {
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
         }
     }
 
-    private static bool Drained(ReadStripe* stripes, int p)
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ThreadRecord* Attach()
     {
-        // Unlocks are summed before locks (SRCU): a reader counted out after the first sum is
-        // also counted in by the second, so equality can only err toward waiting longer.
-        long unlocks = 0, locks = 0;
-        for (int i = 0; i < Stripes; i++)
+        try
         {
-            unlocks += Volatile.Read(ref p == 0 ? ref stripes[i].Unlock0 : ref stripes[i].Unlock1);
+            return AttachLocked();
         }
-        Interlocked.MemoryBarrier();
-        for (int i = 0; i < Stripes; i++)
+        catch (OutOfMemoryException)
         {
-            locks += Volatile.Read(ref p == 0 ? ref stripes[i].Lock0 : ref stripes[i].Lock1);
+            return null;
         }
-        return locks == unlocks;
+    }
+
+    private static ThreadRecord* AttachLocked()
+    {
+        lock (s_attach)
+        {
+            var r = (ThreadRecord*)s_head;
+            while (r != null && r->InUse != 0)
+            {
+                r = r->Next;
+            }
+            if (r == null)
+            {
+                r = (ThreadRecord*)NativeAlloc.Alloc((nuint)sizeof(ThreadRecord));
+                if (r == null)
+                {
+                    throw new OutOfMemoryException();
+                }
+                r->Next = (ThreadRecord*)s_head;
+                s_records++;
+                // Release: a writer that finds the record sees it initialised.
+                Volatile.Write(ref s_head, (nint)r);
+            }
+            var owner = new RecordOwner(r);
+            r->InUse = 1;
+            t_record = r;
+            t_owner = owner;
+            return r;
+        }
+    }
+
+    /// <summary>Gives a dead thread's record back to the pool (its counter is 0: a thread dies outside any section).</summary>
+    private sealed class RecordOwner
+    {
+        private readonly ThreadRecord* _record;
+
+        public RecordOwner(ThreadRecord* record) => _record = record;
+
+        ~RecordOwner()
+        {
+            lock (s_attach)
+            {
+                _record->Depth = 0;
+                Volatile.Write(ref _record->InUse, 0);
+            }
+        }
     }
 }

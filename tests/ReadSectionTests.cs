@@ -1,0 +1,76 @@
+using System;
+using System.Threading;
+using Hvrt.Abi;
+using Hvrt.Sync;
+using Hvrt.Tests.Support;
+using Xunit;
+
+namespace Hvrt.Tests;
+
+/// <summary>Unregistered read sections: per-thread records, reuse after thread death, nesting.</summary>
+public sealed unsafe class ReadSectionTests
+{
+    [Fact]
+    public void DeadThreadsRecordsAreReused()
+    {
+        using var vm = new TestVm();
+        Assert.Equal(0, vm.V1(0, 0, 0, 1 << 20));
+        VmHandle_Translate(vm); // this thread's record exists from here on
+        int before = ReadSection.RecordsAllocated;
+        for (int round = 0; round < 10; round++)
+        {
+            var threads = new Thread[8];
+            for (int i = 0; i < threads.Length; i++)
+            {
+                threads[i] = new Thread(() => VmHandle_Translate(vm));
+                threads[i].Start();
+            }
+            foreach (Thread t in threads)
+            {
+                t.Join();
+            }
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        // 80 threads came and went, at most 8 at a time: without reuse there would be 80 more records.
+        Assert.InRange(ReadSection.RecordsAllocated - before, 0, 24);
+    }
+
+    [Fact]
+    public void SectionsNest_AndWritersWaitForTheOuterOne()
+    {
+        ReadSection.ThreadRecord* outer = ReadSection.Enter();
+        ReadSection.ThreadRecord* inner = ReadSection.Enter();
+        Assert.True(outer == inner);
+        ReadSection.Exit(inner);
+        var synced = new ManualResetEventSlim();
+        var writer = new Thread(() =>
+        {
+            ReadSection.Synchronize();
+            synced.Set();
+        });
+        writer.Start();
+        Assert.False(synced.Wait(200), "a grace period ended while a read section was still open");
+        ReadSection.Exit(outer);
+        Assert.True(synced.Wait(10_000));
+        writer.Join();
+    }
+
+    [Fact]
+    public void EnterExit_AllocateNothing()
+    {
+        ReadSection.Exit(ReadSection.Enter());
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10_000; i++)
+        {
+            ReadSection.Exit(ReadSection.Enter());
+        }
+        Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
+    }
+
+    private static void VmHandle_Translate(TestVm vm)
+    {
+        HvrtTranslation t;
+        Assert.Equal(0, ExportsSlots.TranslateCore(vm.Handle, 0, 1, &t));
+    }
+}
