@@ -453,6 +453,107 @@ int hvrt_reader_translate(hvrt_reader *r, uint32_t as_id, uint64_t gfn, struct h
 int hvrt_reader_translate_batch(hvrt_reader *r, uint32_t as_id, const uint64_t *gfns, size_t n,
                                 struct hvrt_translation *out);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Reverse queries: host range → slots                                                       */
+
+/*
+ * What a VMM asks when host memory goes away or is replaced — munmap / MADV_REMOVE /
+ * MADV_DONTNEED of shared memory, fallocate(PUNCH_HOLE) of a private file — to know which
+ * guest frames must be invalidated (KVM's mmu-notifier hva walk and kvm_gmem_invalidate_begin).
+ *
+ * One (slot, gfn range) pair of a reverse query: 32 bytes.
+ */
+struct hvrt_slot_range {
+    uint32_t slot;      /* as_id << 16 | id, as KVM numbers slots */
+    uint32_t flags;     /* HVRT_TR_READONLY, HVRT_TR_LOG_DIRTY, HVRT_TR_HAS_PRIVATE of the slot, as
+                           hvrt_translate reports them (never HVRT_TR_PRIVATE) */
+    uint64_t gfn_start; /* first gfn of the slot whose backing overlaps the queried range */
+    uint64_t gfn_end;   /* exclusive; gfn_start < gfn_end <= base_gfn + npages of the slot */
+    uint64_t reserved;  /* 0 */
+};
+HVRT_STATIC_ASSERT(sizeof(struct hvrt_slot_range) == 32, "hvrt_slot_range size");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_slot_range, slot) == 0, "hvrt_slot_range.slot");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_slot_range, flags) == 4, "hvrt_slot_range.flags");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_slot_range, gfn_start) == 8, "hvrt_slot_range.gfn_start");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_slot_range, gfn_end) == 16, "hvrt_slot_range.gfn_end");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_slot_range, reserved) == 24, "hvrt_slot_range.reserved");
+
+/*
+ * Every slot, in every address space, whose shared host memory [userspace_addr, userspace_addr +
+ * memory_size) overlaps [hva, hva + len), with the gfns of that slot whose pages overlap it,
+ * computed as KVM's kvm_handle_hva_range / hva_to_gfn_memslot do:
+ *   hva_start = max(hva, userspace_addr), hva_end = min(hva + len, userspace_addr + memory_size)
+ *   gfn_start = base_gfn + ((hva_start - userspace_addr) >> 12)
+ *   gfn_end   = base_gfn + ((hva_end + 4095 - userspace_addr) >> 12)
+ * hva and len need no alignment: a page counts if any byte of it is in the range. Host ranges
+ * may overlap (across slots and address spaces); each overlapping slot gives its own pair.
+ *
+ * Writes the first min(total, cap) pairs to out[] and returns the total number of pairs (>= 0),
+ * so a return value > cap means out[] was too small: retry with a larger array (see below).
+ * Order: address space 0 first, then 1; within one, by userspace_addr, then by slot.
+ * len == 0 gives 0 (after the argument checks). out may be NULL when cap == 0 (counts only).
+ * On an error nothing is written.
+ *
+ * Errors, checked in this order: -EFAULT vm NULL; -EBADF vm not live; -EFAULT out NULL with
+ * cap > 0; -EINVAL hva + len wraps past 2^64 - 1; -ENOMEM the calling thread's first read
+ * section could not get its record (the only allocation, once per thread, shared with
+ * hvrt_translate); -EINTERNAL (a bug).
+ *
+ * Thread-safety: as hvrt_translate — lock-free, allocation-free (after the thread's first read),
+ * callable from any number of threads concurrently with slot updates, with no registration. Each address space's pairs come
+ * from one consistent slot set of that address space (never a mix of two); an update published
+ * between two calls may change the answer, hence the loop in the retry pattern:
+ *
+ *     struct hvrt_slot_range stack_buf[16], *buf = stack_buf;
+ *     size_t cap = 16;
+ *     int n;
+ *     while ((n = hvrt_find_slots_by_hva(vm, hva, len, buf, cap)) > 0 && (size_t)n > cap) {
+ *         cap = (size_t)n + 8;          // room for slots created meanwhile
+ *         if (buf != stack_buf)
+ *             free(buf);
+ *         buf = malloc(cap * sizeof *buf);
+ *         if (buf == NULL)
+ *             ... out of memory ...
+ *     }
+ *     if (n < 0)
+ *         ... error ...
+ *     for (int i = 0; i < n; i++)
+ *         invalidate(buf[i].slot, buf[i].gfn_start, buf[i].gfn_end);
+ *     if (buf != stack_buf)
+ *         free(buf);
+ *
+ * The answer describes the slots at the time of the call: a VMM that must not miss a slot
+ * created concurrently serializes its slot updates with its invalidations, as KVM does with
+ * mmu_invalidate_in_progress.
+ */
+int hvrt_find_slots_by_hva(hvrt_vm *vm, uint64_t hva, uint64_t len, struct hvrt_slot_range *out, size_t cap);
+
+/*
+ * Every private slot, in every address space, bound to the file fd refers to whose private pages
+ * overlap file bytes [offset, offset + len), with the gfns of those pages, computed as KVM's
+ * kvm_gmem_invalidate_begin does. With first = offset >> 12 and end = (offset + len + 4095) >> 12
+ * (file pages; computed without wrap-around), for a slot bound at page pgoff of the file:
+ *   gfn_start = base_gfn + max(pgoff, first) - pgoff
+ *   gfn_end   = base_gfn + min(pgoff + npages, end) - pgoff
+ * The file is identified by (st_dev, st_ino) of fstat(fd), as the binding check identifies it:
+ * fd may be the fd the slot was created with, a dup of it, hvrt's own duplicate (private_fd of
+ * hvrt_translate), or any other open file description of the same file (e.g. a reopen through
+ * /proc/self/fd). An open fd of a file no slot uses gives 0. offset and len need no alignment.
+ * A file's pages are bound at most once (the binding rule), so pairs never overlap in the file.
+ *
+ * Returns the total number of pairs and writes the first min(total, cap), as
+ * hvrt_find_slots_by_hva (same retry pattern). Order: address space 0 first, then 1; within
+ * one, by page of the file. len == 0 gives 0 (after the argument checks, the fd's included).
+ *
+ * Errors, checked in this order: -EFAULT vm NULL; -EBADF vm not live; -EFAULT out NULL with
+ * cap > 0; -EINVAL offset + len wraps past 2^64 - 1; -EBADF fd < 0 or not an open fd;
+ * -ENOMEM as hvrt_find_slots_by_hva; -EINTERNAL (a bug).
+ *
+ * Thread-safety: as hvrt_find_slots_by_hva (lock-free, allocation-free; one fstat system call).
+ */
+int hvrt_find_slots_by_private(hvrt_vm *vm, int fd, uint64_t offset, uint64_t len, struct hvrt_slot_range *out,
+                               size_t cap);
+
 #ifdef __cplusplus
 }
 #endif
