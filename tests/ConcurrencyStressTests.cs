@@ -15,7 +15,7 @@ namespace Hvrt.Tests;
 /// read of a freed snapshot (poisoned with 0xA5 when HVRT_POISON=1, as build.sh runs the tests)
 /// breaks one of the checks.
 /// </summary>
-public unsafe class ConcurrencyStressTests
+public unsafe partial class ConcurrencyStressTests
 {
     private const int Slots = 16;
     private const ulong Span = 1UL << 16; // gfns per slot id: two positions live inside
@@ -77,7 +77,7 @@ public unsafe class ConcurrencyStressTests
                     && gfn >= t.BaseGfn && gfn < t.BaseGfn + t.NPages
                     && t.Hva == HvaOf(id) + (gfn - t.BaseGfn) * 4096
                     && (t.Flags & ~HvrtTranslation.FlagLogDirty) == 0
-                    && t.PrivateFd == -1 && t.PrivatePgoff == 0 && t.Reserved == 0
+                    && t.PrivateFd == -1 && t.PrivatePgoff == 0 && t.Result == 0
                     && t.RunPages == t.BaseGfn + t.NPages - gfn
                     && (t.Generation & 1) == 0 && (t.Generation & ~Snapshot.GenUpdateInProgress) >= lastGeneration;
                 if (!ok)
@@ -97,7 +97,10 @@ public unsafe class ConcurrencyStressTests
         }
 
         var wrng = new Random(42);
-        for (int op = 0; op < writerOps; op++)
+        // On a busy machine (xunit runs other classes in parallel) the readers may not have run
+        // yet when the writer is done: keep changing slots until they have checked something.
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        for (int op = 0; op < writerOps || (Interlocked.Read(ref hits) == 0 && sw.ElapsedMilliseconds < 10000); op++)
         {
             int id = wrng.Next(Slots);
             int rc;

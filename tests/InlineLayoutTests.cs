@@ -58,5 +58,18 @@ public sealed unsafe class InlineLayoutTests
         Assert.Equal(32, Off<Slots.VmHandle>(nameof(Slots.VmHandle.Current1)));
     }
 
+    [Fact]
+    public void ReaderRecord()
+    {
+        Assert.Equal(64, sizeof(Sync.ReaderRecord));
+        Assert.Equal(8, Off<Sync.ReaderRecord>(nameof(Sync.ReaderRecord.Vm)));
+        Assert.Equal(16, Off<Sync.ReaderRecord>(nameof(Sync.ReaderRecord.Ctr)));
+        Assert.Equal(32, Off<Sync.ReaderRecord>(nameof(Sync.ReaderRecord.Cache0)));
+        Assert.Equal(48, Off<Sync.ReaderRecord>(nameof(Sync.ReaderRecord.Cache1)));
+        Assert.Equal(0, Off<Sync.ReaderCache>(nameof(Sync.ReaderCache.Generation)));
+        Assert.Equal(8, Off<Sync.ReaderCache>(nameof(Sync.ReaderCache.Entry)));
+        Assert.Equal(ulong.MaxValue, Sync.ReaderCache.Empty.Generation);
+    }
+
     private static int Off<T>(string field) => (int)Marshal.OffsetOf<T>(field);
 }

@@ -38,7 +38,7 @@ public unsafe class TranslateTests
             Assert.Equal(hva + (gfn - b) * 4096, t.Hva);
             Assert.Equal(flags, t.Flags);
             Assert.Equal(b + n - gfn, t.RunPages);
-            Assert.Equal(0u, t.Reserved);
+            Assert.Equal(0, t.Result);
             if (slot == 2)
             {
                 Assert.Equal(8 + gfn - b, t.PrivatePgoff);

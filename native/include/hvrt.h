@@ -11,7 +11,8 @@
  *     hvrt's own codes lie outside the errno range (HVRT_EINTERNAL). Nothing throws.
  *   - Out-parameters are written only on success.
  *   - A NULL pointer argument gives -EFAULT (as a bad user pointer does in an ioctl); an
- *     hvrt_vm pointer that is not a live VM gives -EBADF (as a bad fd does).
+ *     hvrt_vm pointer that is not a live VM, or an hvrt_reader pointer that is not a
+ *     registered reader, gives -EBADF (as a bad fd does).
  *   - Kernel structs are the kernel's own: this header includes <linux/kvm.h> when it exists
  *     and defines only what an older <linux/kvm.h> lacks, under the kernel's names, with
  *     static asserts on size and every offset. A pointer to the kernel's struct is passed as is.
@@ -21,8 +22,10 @@
  *
  * Threading: slot updates (hvrt_set_user_memory_region*) are serialized inside hvrt by a
  * per-VM lock and may be called from any thread. hvrt_translate may run on any number of
- * threads at once, concurrently with updates, with no registration. hvrt_vm_destroy must not
- * run concurrently with any other call on the same VM.
+ * threads at once, concurrently with updates, with no registration; registered readers
+ * (hvrt_reader_*, see "Registered readers") translate more cheaply in exchange for reporting
+ * quiescent states. hvrt_vm_destroy must not run concurrently with any other call on the same
+ * VM.
  */
 #ifndef HVRT_H
 #define HVRT_H
@@ -63,9 +66,10 @@ uint32_t hvrt_version_number(void);
  * XX(NAME, value, text) */
 #define HVRT_ERRNO_MAP(XX)                                                                      \
     XX(OK, 0, "success")                                                                       \
+    XX(EPERM, -1, "the reader is offline: call hvrt_reader_online first")                      \
     XX(ENOENT, -2, "no slot holds this guest frame")                                           \
     XX(E2BIG, -7, "config struct too large or with unknown non-zero fields")                   \
-    XX(EBADF, -9, "not a live hvrt VM, or a private fd that is not open")                      \
+    XX(EBADF, -9, "not a live hvrt VM or reader, or a private fd that is not open")            \
     XX(ENOMEM, -12, "out of memory")                                                           \
     XX(EFAULT, -14, "NULL pointer argument")                                                   \
     XX(EEXIST, -17, "the slot overlaps another slot of its address space")                     \
@@ -74,9 +78,10 @@ uint32_t hvrt_version_number(void);
     XX(EINTERNAL, -4000, "internal hvrt error (a bug)")
 
 /* HVRT_OK 0, HVRT_ENOENT (-2), ...: what each means for a given call is in its comment.
+ *   EPERM     a reader call that needs an online reader on an offline one
  *   ENOENT    translate: the gfn is in no slot
  *   E2BIG     a config struct with a non-zero tail this library does not know, or over 4096 bytes
- *   EBADF     not a live hvrt_vm; a private fd that is not open
+ *   EBADF     not a live hvrt_vm or hvrt_reader; a private fd that is not open
  *   ENOMEM    out of memory; nothing was changed
  *   EFAULT    a NULL pointer argument
  *   EEXIST    the new slot's gfn range overlaps another slot of its address space
@@ -312,7 +317,9 @@ struct hvrt_translation {
     uint64_t private_pgoff; /* page index of gfn inside private_fd (valid with HAS_PRIVATE, else 0) */
     int32_t private_fd;     /* hvrt's duplicate of the slot's private fd, valid until the slot is
                                deleted (do not close it); -1 when the slot has no private backing */
-    uint32_t reserved;      /* 0 */
+    int32_t result;         /* 0 for a hit; -ENOENT (HVRT_ENOENT) for a gfn in no slot, which
+                               only the batch calls report this way (every other field is then 0
+                               except generation, the slot set's that was searched) */
     uint64_t run_pages;     /* pages from gfn up to the slot's end or the first page whose
                                attributes differ (>= 1) */
     uint64_t generation;    /* generation of the slot set that answered, numbered as KVM numbers
@@ -331,18 +338,221 @@ HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, npages) == 16, "hvrt_transl
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, hva) == 24, "hvrt_translation.hva");
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, private_pgoff) == 32, "hvrt_translation.private_pgoff");
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, private_fd) == 40, "hvrt_translation.private_fd");
-HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, reserved) == 44, "hvrt_translation.reserved");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, result) == 44, "hvrt_translation.result");
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, run_pages) == 48, "hvrt_translation.run_pages");
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, generation) == 56, "hvrt_translation.generation");
 
 /*
  * Translates gfn of address space as_id. Lock-free and allocation-free; safe from any number
  * of threads at once, concurrently with slot updates, with no registration: the answer comes
- * from one consistent slot set (never a mix of two).
+ * from one consistent slot set (never a mix of two). On success out->result is 0.
  * Errors: -EFAULT vm or out NULL; -EBADF vm not live; -EINVAL as_id >= the VM's number of
- * address spaces; -ENOENT gfn in no slot.
+ * address spaces; -ENOENT gfn in no slot (out untouched).
  */
 int hvrt_translate(hvrt_vm *vm, uint32_t as_id, uint64_t gfn, struct hvrt_translation *out);
+
+/*
+ * Translates gfns[0..n) of address space as_id into out[0..n), all from one slot set (one read
+ * section for the whole batch, so a long batch delays slot updates by its length). Each entry's
+ * result is 0 (a hit, fields as hvrt_translate writes them) or HVRT_ENOENT (a miss: every other
+ * field 0 except generation). The previous hit's slot is tried before a search, so runs of
+ * nearby gfns are cheap. Same threading as hvrt_translate; no registration.
+ * Returns the number of hits (0..n), or, checked in this order: -EFAULT vm NULL; -EBADF vm not
+ * live; -EINVAL as_id >= the VM's number of address spaces; 0 when n == 0 (gfns and out are
+ * then not looked at); -EINVAL n > INT32_MAX (the count must fit the int result; this covers
+ * every n for which n * 64 bytes overflows); -EFAULT gfns or out NULL. On an error out is
+ * untouched.
+ */
+int hvrt_translate_batch(hvrt_vm *vm, uint32_t as_id, const uint64_t *gfns, size_t n,
+                         struct hvrt_translation *out);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Registered readers (QSBR)                                                                 */
+
+/*
+ * A registered reader translates without a read section: its cost is an acquire load and a
+ * search (or a check of its last hit). In exchange it reports, now and then, that it holds no
+ * translation (userspace RCU's QSBR flavour):
+ *
+ *   - A reader is online (it may translate) or offline. hvrt_reader_register returns it online.
+ *   - Translations (hva, private_fd, ...) an online reader obtained stay valid until that
+ *     reader's next hvrt_reader_quiescent, hvrt_reader_offline or hvrt_reader_unregister.
+ *   - A slot change (create, delete, move, flags) returns only after every online reader has
+ *     passed a quiescent state (or gone offline) and every hvrt_translate begun before it has
+ *     finished: KVM's synchronize_srcu semantics. After a delete returns, the VMM may munmap the
+ *     slot's memory; no reader still uses it.
+ *   - Offline readers never delay slot changes: a vCPU thread goes offline around KVM_RUN (and
+ *     any other blocking call) and online after it. An online reader that never quiesces blocks
+ *     every slot change forever; so does a thread that changes slots while its own reader is
+ *     online (it waits for itself): go offline first.
+ *   - A reader is used by one thread at a time (it may move between threads with a hand-off
+ *     that orders memory, e.g. a mutex). Different readers may run on different threads at once.
+ *   - Unregister every reader before hvrt_vm_destroy; the destroy frees them, so a reader
+ *     pointer must not be used after it.
+ *
+ * Errors shared by every hvrt_reader_* call taking r: -EFAULT r NULL; -EBADF r is not a
+ * registered reader (never registered, or unregistered). All calls but register and
+ * unregister (which take a per-VM lock and may allocate) are lock-free and allocation-free;
+ * quiescent, online and offline are a few instructions, translate a check of the last hit or
+ * a binary search.
+ */
+typedef struct hvrt_reader hvrt_reader;
+
+/*
+ * Registers a new reader of vm and stores it in *reader, online. Reuses the record of an
+ * unregistered reader when there is one (so an unregistered pointer may come back, live).
+ * Thread-safe; may run concurrently with slot changes and other readers.
+ * Errors: -EFAULT vm or reader NULL; -EBADF vm not live; -ENOMEM; HVRT_EINTERNAL.
+ */
+int hvrt_reader_register(hvrt_vm *vm, hvrt_reader **reader);
+
+/*
+ * Unregisters r (it goes offline first: it no longer delays slot changes). r must not be used
+ * afterwards; hvrt keeps its memory until the VM is destroyed, so a late call with it gets
+ * -EBADF until a later hvrt_reader_register hands the same record out again.
+ * Errors: -EFAULT r NULL; -EBADF r not registered (e.g. unregistered twice); HVRT_EINTERNAL.
+ */
+int hvrt_reader_unregister(hvrt_reader *r);
+
+/*
+ * Reports a quiescent state: r holds no translation obtained before this call, and stays
+ * online. Call it where the thread holds nothing (e.g. each turn of its loop).
+ * Errors: -EFAULT, -EBADF; -EPERM r is offline (nothing changes).
+ */
+int hvrt_reader_quiescent(hvrt_reader *r);
+
+/*
+ * Takes r offline: it holds no translation and will not translate until hvrt_reader_online.
+ * Slot changes stop waiting for it. Already offline: returns 0, nothing changes.
+ * Errors: -EFAULT, -EBADF.
+ */
+int hvrt_reader_offline(hvrt_reader *r);
+
+/*
+ * Brings r online; it may translate again. Already online: acts as hvrt_reader_quiescent.
+ * Errors: -EFAULT, -EBADF.
+ */
+int hvrt_reader_online(hvrt_reader *r);
+
+/*
+ * hvrt_translate for an online reader: no read section; tries r's last hit in as_id (valid
+ * while the slot set's generation is unchanged) before a search. Same answer and out fields as
+ * hvrt_translate (result 0).
+ * Errors, in this order: -EFAULT r NULL; -EBADF r not registered; -EFAULT out NULL; -EINVAL
+ * as_id >= the VM's number of address spaces; -EPERM r offline; -ENOENT gfn in no slot (out
+ * untouched).
+ */
+int hvrt_reader_translate(hvrt_reader *r, uint32_t as_id, uint64_t gfn, struct hvrt_translation *out);
+
+/*
+ * hvrt_translate_batch for an online reader: no read section, and r's last hit in as_id is
+ * tried first (and updated). Per-entry results and the return value as hvrt_translate_batch.
+ * Errors, in this order: -EFAULT r NULL; -EBADF r not registered; -EINVAL as_id out of range;
+ * -EPERM r offline; 0 when n == 0; -EINVAL n > INT32_MAX; -EFAULT gfns or out NULL.
+ */
+int hvrt_reader_translate_batch(hvrt_reader *r, uint32_t as_id, const uint64_t *gfns, size_t n,
+                                struct hvrt_translation *out);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Reverse queries: host range → slots                                                       */
+
+/*
+ * What a VMM asks when host memory goes away or is replaced — munmap / MADV_REMOVE /
+ * MADV_DONTNEED of shared memory, fallocate(PUNCH_HOLE) of a private file — to know which
+ * guest frames must be invalidated (KVM's mmu-notifier hva walk and kvm_gmem_invalidate_begin).
+ *
+ * One (slot, gfn range) pair of a reverse query: 32 bytes.
+ */
+struct hvrt_slot_range {
+    uint32_t slot;      /* as_id << 16 | id, as KVM numbers slots */
+    uint32_t flags;     /* HVRT_TR_READONLY, HVRT_TR_LOG_DIRTY, HVRT_TR_HAS_PRIVATE of the slot, as
+                           hvrt_translate reports them (never HVRT_TR_PRIVATE) */
+    uint64_t gfn_start; /* first gfn of the slot whose backing overlaps the queried range */
+    uint64_t gfn_end;   /* exclusive; gfn_start < gfn_end <= base_gfn + npages of the slot */
+    uint64_t reserved;  /* 0 */
+};
+HVRT_STATIC_ASSERT(sizeof(struct hvrt_slot_range) == 32, "hvrt_slot_range size");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_slot_range, slot) == 0, "hvrt_slot_range.slot");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_slot_range, flags) == 4, "hvrt_slot_range.flags");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_slot_range, gfn_start) == 8, "hvrt_slot_range.gfn_start");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_slot_range, gfn_end) == 16, "hvrt_slot_range.gfn_end");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_slot_range, reserved) == 24, "hvrt_slot_range.reserved");
+
+/*
+ * Every slot, in every address space, whose shared host memory [userspace_addr, userspace_addr +
+ * memory_size) overlaps [hva, hva + len), with the gfns of that slot whose pages overlap it,
+ * computed as KVM's kvm_handle_hva_range / hva_to_gfn_memslot do:
+ *   hva_start = max(hva, userspace_addr), hva_end = min(hva + len, userspace_addr + memory_size)
+ *   gfn_start = base_gfn + ((hva_start - userspace_addr) >> 12)
+ *   gfn_end   = base_gfn + ((hva_end + 4095 - userspace_addr) >> 12)
+ * hva and len need no alignment: a page counts if any byte of it is in the range. Host ranges
+ * may overlap (across slots and address spaces); each overlapping slot gives its own pair.
+ *
+ * Writes the first min(total, cap) pairs to out[] and returns the total number of pairs (>= 0),
+ * so a return value > cap means out[] was too small: retry with a larger array (see below).
+ * Order: address space 0 first, then 1; within one, by userspace_addr, then by slot.
+ * len == 0 gives 0 (after the argument checks). out may be NULL when cap == 0 (counts only).
+ * On an error nothing is written.
+ *
+ * Errors, checked in this order: -EFAULT vm NULL; -EBADF vm not live; -EFAULT out NULL with
+ * cap > 0; -EINVAL hva + len wraps past 2^64 - 1; -ENOMEM the calling thread's first read
+ * section could not get its record (the only allocation, once per thread, shared with
+ * hvrt_translate); -EINTERNAL (a bug).
+ *
+ * Thread-safety: as hvrt_translate — lock-free, allocation-free (after the thread's first read),
+ * callable from any number of threads concurrently with slot updates, with no registration. Each address space's pairs come
+ * from one consistent slot set of that address space (never a mix of two); an update published
+ * between two calls may change the answer, hence the loop in the retry pattern:
+ *
+ *     struct hvrt_slot_range stack_buf[16], *buf = stack_buf;
+ *     size_t cap = 16;
+ *     int n;
+ *     while ((n = hvrt_find_slots_by_hva(vm, hva, len, buf, cap)) > 0 && (size_t)n > cap) {
+ *         cap = (size_t)n + 8;          // room for slots created meanwhile
+ *         if (buf != stack_buf)
+ *             free(buf);
+ *         buf = malloc(cap * sizeof *buf);
+ *         if (buf == NULL)
+ *             ... out of memory ...
+ *     }
+ *     if (n < 0)
+ *         ... error ...
+ *     for (int i = 0; i < n; i++)
+ *         invalidate(buf[i].slot, buf[i].gfn_start, buf[i].gfn_end);
+ *     if (buf != stack_buf)
+ *         free(buf);
+ *
+ * The answer describes the slots at the time of the call: a VMM that must not miss a slot
+ * created concurrently serializes its slot updates with its invalidations, as KVM does with
+ * mmu_invalidate_in_progress.
+ */
+int hvrt_find_slots_by_hva(hvrt_vm *vm, uint64_t hva, uint64_t len, struct hvrt_slot_range *out, size_t cap);
+
+/*
+ * Every private slot, in every address space, bound to the file fd refers to whose private pages
+ * overlap file bytes [offset, offset + len), with the gfns of those pages, computed as KVM's
+ * kvm_gmem_invalidate_begin does. With first = offset >> 12 and end = (offset + len + 4095) >> 12
+ * (file pages; computed without wrap-around), for a slot bound at page pgoff of the file:
+ *   gfn_start = base_gfn + max(pgoff, first) - pgoff
+ *   gfn_end   = base_gfn + min(pgoff + npages, end) - pgoff
+ * The file is identified by (st_dev, st_ino) of fstat(fd), as the binding check identifies it:
+ * fd may be the fd the slot was created with, a dup of it, hvrt's own duplicate (private_fd of
+ * hvrt_translate), or any other open file description of the same file (e.g. a reopen through
+ * /proc/self/fd). An open fd of a file no slot uses gives 0. offset and len need no alignment.
+ * A file's pages are bound at most once (the binding rule), so pairs never overlap in the file.
+ *
+ * Returns the total number of pairs and writes the first min(total, cap), as
+ * hvrt_find_slots_by_hva (same retry pattern). Order: address space 0 first, then 1; within
+ * one, by page of the file. len == 0 gives 0 (after the argument checks, the fd's included).
+ *
+ * Errors, checked in this order: -EFAULT vm NULL; -EBADF vm not live; -EFAULT out NULL with
+ * cap > 0; -EINVAL offset + len wraps past 2^64 - 1; -EBADF fd < 0 or not an open fd;
+ * -ENOMEM as hvrt_find_slots_by_hva; -EINTERNAL (a bug).
+ *
+ * Thread-safety: as hvrt_find_slots_by_hva (lock-free, allocation-free; one fstat system call).
+ */
+int hvrt_find_slots_by_private(hvrt_vm *vm, int fd, uint64_t offset, uint64_t len, struct hvrt_slot_range *out,
+                               size_t cap);
 
 #ifdef __cplusplus
 }

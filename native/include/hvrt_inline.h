@@ -28,10 +28,6 @@
 extern "C" {
 #endif
 
-#ifndef HVRT_READER_DECLARED /* until hvrt.h declares the reader API */
-typedef struct hvrt_reader hvrt_reader;
-#endif
-
 #define HVRT_LEAF_CAP 64
 #define HVRT_GEN_UPDATE_IN_PROGRESS (1ull << 63) /* KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS */
 
@@ -103,8 +99,8 @@ struct hvrt_reader_cache {
 struct hvrt_reader_layout {
     uint64_t magic;
     const struct hvrt_vm_layout *vm;
-    uint64_t ctr;
-    uint64_t reserved;
+    uint64_t ctr;            /* 0 = offline */
+    const void *next;        /* the VM's list of readers */
     struct hvrt_reader_cache cache[2];
 };
 
@@ -161,7 +157,7 @@ static inline void hvrt_translation_fill(const struct hvrt_slot_entry *e, uint64
     out->hva = e->hva + (offset << 12);
     out->private_pgoff = (f & 4) ? e->private_pgoff + offset : 0;
     out->private_fd = e->private_fd;
-    out->reserved = 0;
+    out->result = 0;
     out->run_pages = e->npages - offset;
     out->generation = generation;
 }

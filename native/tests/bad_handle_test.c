@@ -29,16 +29,21 @@ static struct kvm_userspace_memory_region_ext valid_ext(void)
     return r;
 }
 
-/* All four VM-taking int exports give `want` for vm, with valid other arguments. */
+/* Every VM-taking int export gives `want` for vm, with valid other arguments. */
 static void check_every_export_refuses(hvrt_vm *vm, int want)
 {
     struct kvm_userspace_memory_region2 r2 = valid_r2();
     struct kvm_userspace_memory_region_ext ext = valid_ext();
     struct hvrt_translation t;
+    uint64_t gfn = 0;
+    hvrt_reader *reader = NULL;
     CHECK_RC(hvrt_set_user_memory_region(vm, &valid_v1), want);
     CHECK_RC(hvrt_set_user_memory_region2(vm, &r2), want);
     CHECK_RC(hvrt_set_user_memory_region_ext(vm, &ext), want);
     CHECK_RC(hvrt_translate(vm, 0, 0, &t), want);
+    CHECK_RC(hvrt_translate_batch(vm, 0, &gfn, 1, &t), want);
+    CHECK_RC(hvrt_reader_register(vm, &reader), want);
+    CHECK(reader == NULL);
 }
 
 static void null_vm_is_efault(void)

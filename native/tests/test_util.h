@@ -213,7 +213,7 @@ static inline bool translates_as(hvrt_vm *vm, uint64_t gfn, const struct slot_de
     } else {
         FIELD_IS("private_fd", t.private_fd, -1);
     }
-    FIELD_IS("reserved", t.reserved, 0);
+    FIELD_IS("result", t.result, 0);
     FIELD_IS("run_pages", t.run_pages, s->npages - off);
     FIELD_IS("generation", t.generation, gen);
 #undef FIELD_IS

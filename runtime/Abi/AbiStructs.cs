@@ -31,7 +31,7 @@ public struct KvmUserspaceMemoryRegion2
     // pad2[14] follows; KVM does not check it, nor does hvrt.
 }
 
-/// <summary>struct hvrt_translation, 64 bytes.</summary>
+/// <summary>struct hvrt_translation, 64 bytes. <see cref="Result"/> (offset 44) was `reserved`.</summary>
 [StructLayout(LayoutKind.Sequential, Size = 64)]
 public struct HvrtTranslation
 {
@@ -42,7 +42,9 @@ public struct HvrtTranslation
     public ulong Hva;
     public ulong PrivatePgoff;
     public int PrivateFd;
-    public uint Reserved;
+
+    /// <summary>0 for a hit; -ENOENT for a miss (only the batch calls report misses here).</summary>
+    public int Result;
     public ulong RunPages;
     public ulong Generation;
 

@@ -15,9 +15,10 @@ internal static unsafe class ExportsErrors
     private static ReadOnlySpan<byte> Entry(int code) => code switch
     {
         0 => "OK\0success\0"u8,
+        -Errno.EPERM => "EPERM\0the reader is offline: call hvrt_reader_online first\0"u8,
         -Errno.ENOENT => "ENOENT\0no slot holds this guest frame\0"u8,
         -Errno.E2BIG => "E2BIG\0config struct too large or with unknown non-zero fields\0"u8,
-        -Errno.EBADF => "EBADF\0not a live hvrt VM, or a private fd that is not open\0"u8,
+        -Errno.EBADF => "EBADF\0not a live hvrt VM or reader, or a private fd that is not open\0"u8,
         -Errno.ENOMEM => "ENOMEM\0out of memory\0"u8,
         -Errno.EFAULT => "EFAULT\0NULL pointer argument\0"u8,
         -Errno.EEXIST => "EEXIST\0the slot overlaps another slot of its address space\0"u8,

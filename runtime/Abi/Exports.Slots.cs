@@ -95,7 +95,8 @@ internal static unsafe class ExportsSlots
         SlotEntry* entry = Snapshot.Find(s, gfn);
         if (entry != null)
         {
-            Snapshot.Fill(s, entry, gfn, result);
+            Snapshot.Fill(entry, gfn, Snapshot.GenerationOf(s), result);
+            result->Result = 0;
         }
         ReadSection.Exit(section);
         return entry != null ? 0 : -Errno.ENOENT;

@@ -97,8 +97,17 @@ internal unsafe struct Snapshot
         return lo;
     }
 
+    /// <summary>
+    /// The snapshot's generation, read once per answer: bit 63 may appear on it at any time (the
+    /// writer marks a snapshot it is replacing), so every field of one answer and the cache check
+    /// use the same value.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Fill(Snapshot* s, SlotEntry* e, ulong gfn, HvrtTranslation* t)
+    public static ulong GenerationOf(Snapshot* s) => Volatile.Read(ref s->Generation);
+
+    /// <summary>Fills t for gfn inside e (hvrt_translation_fill in hvrt_inline.h is the same).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Fill(SlotEntry* e, ulong gfn, ulong generation, HvrtTranslation* t)
     {
         ulong offset = gfn - e->BaseGfn;
         uint f = e->KvmFlags;
@@ -111,8 +120,8 @@ internal unsafe struct Snapshot
         t->Hva = e->Hva + (offset << 12);
         t->PrivatePgoff = (f & 4) != 0 ? e->PrivatePgoff + offset : 0;
         t->PrivateFd = e->PrivateFd;
-        t->Reserved = 0;
+        t->Result = 0;
         t->RunPages = e->NPages - offset;
-        t->Generation = Volatile.Read(ref s->Generation);
+        t->Generation = generation;
     }
 }

@@ -107,6 +107,7 @@ internal sealed unsafe partial class Vm
             }
             Snapshot.Free(s);
         }
+        ReaderRegistry.FreeAll(_handle);
         NativeAlloc.Free(_handle, (nuint)sizeof(VmHandle));
         _handle = null;
     }
@@ -155,7 +156,7 @@ internal sealed unsafe partial class Vm
         {
             return;
         }
-        ReadSection.Synchronize();
+        GracePeriod.Synchronize(_handle);
         for (uint i = 0; i < _builders.Length; i++)
         {
             if (old[i] != null)

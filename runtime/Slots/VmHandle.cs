@@ -8,7 +8,8 @@ namespace Hvrt.Slots;
 
 /// <summary>
 /// What an <c>hvrt_vm *</c> points to: the native part of a VM that readers use without touching
-/// managed state — one published snapshot per address space (struct hvrt_vm_layout in hvrt_inline.h).
+/// managed state — one published snapshot per address space (struct hvrt_vm_layout in
+/// hvrt_inline.h), the registered readers' grace-period counter and their records.
 /// The writer's state lives in a managed <see cref="Vm"/> reached through a GCHandle.
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Size = 64)]
@@ -26,6 +27,12 @@ internal unsafe struct VmHandle
     public Snapshot* Current0;
     public Snapshot* Current1;
     public nint Reserved2;
+
+    /// <summary>Grace-period counter of registered readers (GracePeriod); 0 until the first registration.</summary>
+    public ulong GpCounter;
+
+    /// <summary>Every reader record of this VM (ReaderRegistry): a list that only grows until destroy.</summary>
+    public ReaderRecord* Readers;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Snapshot* Load(VmHandle* vm, uint asId)

@@ -3,6 +3,7 @@ namespace Hvrt.Tests.Support;
 /// <summary>Negated errno values as the exports return them.</summary>
 internal static class E
 {
+    public const int EPERM = -1;
     public const int ENOENT = -2;
     public const int E2BIG = -7;
     public const int EBADF = -9;

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Hvrt.Abi;
 using Hvrt.Slots;
+using Hvrt.Sync;
 
 namespace Hvrt.Tests.Support;
 
@@ -105,6 +106,66 @@ internal static unsafe class Ffi
         int r = Translate(vm, asId, gfn, &x);
         t = x;
         return r;
+    }
+
+    public static int TranslateBatch(VmHandle* vm, uint asId, ulong* gfns, nuint n, HvrtTranslation* t)
+    {
+        delegate* unmanaged[Cdecl]<VmHandle*, uint, ulong*, nuint, HvrtTranslation*, int> f = &ExportsBatch.TranslateBatch;
+        return f(vm, asId, gfns, n, t);
+    }
+
+    public static int ReaderRegister(VmHandle* vm, ReaderRecord** r)
+    {
+        delegate* unmanaged[Cdecl]<VmHandle*, ReaderRecord**, int> f = &ExportsReader.Register;
+        return f(vm, r);
+    }
+
+    /// <summary>A new reader of vm (online), or throws.</summary>
+    public static ReaderRecord* ReaderRegister(VmHandle* vm)
+    {
+        ReaderRecord* r;
+        int rc = ReaderRegister(vm, &r);
+        if (rc != 0)
+        {
+            throw new System.InvalidOperationException($"hvrt_reader_register: {rc}");
+        }
+        return r;
+    }
+
+    public static int ReaderUnregister(ReaderRecord* r)
+    {
+        delegate* unmanaged[Cdecl]<ReaderRecord*, int> f = &ExportsReader.Unregister;
+        return f(r);
+    }
+
+    public static int ReaderQuiescent(ReaderRecord* r)
+    {
+        delegate* unmanaged[Cdecl]<ReaderRecord*, int> f = &ExportsReader.Quiescent;
+        return f(r);
+    }
+
+    public static int ReaderOffline(ReaderRecord* r)
+    {
+        delegate* unmanaged[Cdecl]<ReaderRecord*, int> f = &ExportsReader.Offline;
+        return f(r);
+    }
+
+    public static int ReaderOnline(ReaderRecord* r)
+    {
+        delegate* unmanaged[Cdecl]<ReaderRecord*, int> f = &ExportsReader.Online;
+        return f(r);
+    }
+
+    public static int ReaderTranslate(ReaderRecord* r, uint asId, ulong gfn, HvrtTranslation* t)
+    {
+        delegate* unmanaged[Cdecl]<ReaderRecord*, uint, ulong, HvrtTranslation*, int> f = &ExportsReader.Translate;
+        return f(r, asId, gfn, t);
+    }
+
+    public static int ReaderTranslateBatch(ReaderRecord* r, uint asId, ulong* gfns, nuint n, HvrtTranslation* t)
+    {
+        delegate* unmanaged[Cdecl]<ReaderRecord*, uint, ulong*, nuint, HvrtTranslation*, int> f = &ExportsReader.TranslateBatch;
+        return f(r, asId, gfns, n, t);
     }
 
     /// <summary>A memfd of the given size (the seed design's private file).</summary>

@@ -1,0 +1,189 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Hvrt.Index;
+using Hvrt.Slots;
+using Hvrt.Sync;
+
+namespace Hvrt.Abi;
+
+/// <summary>
+/// hvrt_reader_*: registered (QSBR) readers. Register and unregister are rare and may allocate,
+/// so they catch everything; the others are hot: no allocation, no exception, no lock, and no
+/// read section (an online reader protects what it reads until its next quiescent state).
+/// </summary>
+internal static unsafe class ExportsReader
+{
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_register", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int Register(VmHandle* vm, ReaderRecord** reader)
+    {
+        try
+        {
+            int e = ExportsSlots.CheckVm(vm);
+            if (e != 0)
+            {
+                return e;
+            }
+            if (reader == null)
+            {
+                return -Errno.EFAULT;
+            }
+            int r = Vm.FromHandle(vm).Readers.Register(vm, out ReaderRecord* record);
+            if (r == 0)
+            {
+                *reader = record;
+            }
+            return r;
+        }
+        catch (Exception)
+        {
+            return -Errno.EINTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_unregister", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int Unregister(ReaderRecord* r)
+    {
+        try
+        {
+            int e = CheckReader(r);
+            if (e != 0)
+            {
+                return e;
+            }
+            // The registry checks again under its lock: two threads may race to unregister.
+            return VmHandle.IsLive(r->Vm) ? Vm.FromHandle(r->Vm).Readers.Unregister(r) : -Errno.EBADF;
+        }
+        catch (Exception)
+        {
+            return -Errno.EINTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_quiescent", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int Quiescent(ReaderRecord* r)
+    {
+        int e = CheckOnline(r);
+        if (e == 0)
+        {
+            GracePeriod.Quiescent(r);
+        }
+        return e;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_offline", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int Offline(ReaderRecord* r)
+    {
+        int e = CheckReader(r);
+        if (e == 0)
+        {
+            GracePeriod.Offline(r);
+        }
+        return e;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_online", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int Online(ReaderRecord* r)
+    {
+        int e = CheckReader(r);
+        if (e == 0)
+        {
+            GracePeriod.Online(r);
+        }
+        return e;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_translate", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int Translate(ReaderRecord* r, uint asId, ulong gfn, HvrtTranslation* result)
+    {
+        int e = CheckReader(r);
+        if (e != 0)
+        {
+            return e;
+        }
+        if (result == null)
+        {
+            return -Errno.EFAULT;
+        }
+        if (asId >= r->Vm->NrAddressSpaces)
+        {
+            return -Errno.EINVAL;
+        }
+        if (r->Ctr == 0)
+        {
+            return -Errno.EPERM;
+        }
+        // No read section: this reader is online, so no snapshot it loads is freed before its
+        // next quiescent state (GracePeriod). The cache is this reader's own (one thread at a time).
+        Snapshot* s = VmHandle.Load(r->Vm, asId);
+        ulong generation = Snapshot.GenerationOf(s);
+        ReaderCache* c = ReaderRecord.CacheOf(r, asId);
+        SlotEntry* hint = c->Generation == generation ? c->Entry : null;
+        SlotEntry* entry = Lookup.Find(s, gfn, ref hint);
+        if (entry == null)
+        {
+            return -Errno.ENOENT;
+        }
+        c->Generation = generation;
+        c->Entry = entry;
+        Snapshot.Fill(entry, gfn, generation, result);
+        return 0;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_translate_batch", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int TranslateBatch(ReaderRecord* r, uint asId, ulong* gfns, nuint n, HvrtTranslation* output)
+    {
+        int e = CheckReader(r);
+        if (e != 0)
+        {
+            return e;
+        }
+        if (asId >= r->Vm->NrAddressSpaces)
+        {
+            return -Errno.EINVAL;
+        }
+        if (r->Ctr == 0)
+        {
+            return -Errno.EPERM;
+        }
+        if (n == 0)
+        {
+            return 0;
+        }
+        e = ExportsBatch.CheckArrays(gfns, n, output);
+        if (e != 0)
+        {
+            return e;
+        }
+        Snapshot* s = VmHandle.Load(r->Vm, asId);
+        ulong generation = Snapshot.GenerationOf(s);
+        ReaderCache* c = ReaderRecord.CacheOf(r, asId);
+        SlotEntry* hint = c->Generation == generation ? c->Entry : null;
+        int hits = Lookup.Batch(s, generation, gfns, n, output, ref hint);
+        if (hint != null)
+        {
+            c->Generation = generation;
+            c->Entry = hint;
+        }
+        return hits;
+    }
+
+    /// <summary>NULL → -EFAULT; not a registered reader (bad magic, unregistered) → -EBADF.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int CheckReader(ReaderRecord* r)
+    {
+        if (r == null)
+        {
+            return -Errno.EFAULT;
+        }
+        return ReaderRecord.IsLive(r) ? 0 : -Errno.EBADF;
+    }
+
+    /// <summary>As <see cref="CheckReader"/>, then an offline reader → -EPERM.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int CheckOnline(ReaderRecord* r)
+    {
+        int e = CheckReader(r);
+        return e != 0 ? e : r->Ctr == 0 ? -Errno.EPERM : 0;
+    }
+}

@@ -1,0 +1,56 @@
+using System.Runtime.CompilerServices;
+using Hvrt.Abi;
+
+namespace Hvrt.Index;
+
+/// <summary>
+/// Lookups with a hint: the entry of the previous hit is tried before the binary search, so
+/// runs of nearby gfns (a batch, or a vCPU touching one slot) cost a range check. The caller owns
+/// the hint and guarantees it is null or an entry of the snapshot it passes (the reader cache
+/// checks that by generation). Pure reads of the snapshot; no allocation, no exception.
+/// </summary>
+internal static unsafe class Lookup
+{
+    /// <summary>The entry holding gfn, or null; on a hit the hint becomes that entry.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SlotEntry* Find(Snapshot* s, ulong gfn, ref SlotEntry* hint)
+    {
+        SlotEntry* e = hint;
+        if (e != null && gfn - e->BaseGfn < e->NPages)
+        {
+            return e;
+        }
+        e = Snapshot.Find(s, gfn);
+        if (e != null)
+        {
+            hint = e;
+        }
+        return e;
+    }
+
+    /// <summary>
+    /// Translates n gfns into out[0..n) from one snapshot, all with the generation read once; each entry's Result is 0 or -ENOENT (a
+    /// miss is zero but for Result and Generation). Returns the number of hits.
+    /// </summary>
+    public static int Batch(Snapshot* s, ulong generation, ulong* gfns, nuint n, HvrtTranslation* output, ref SlotEntry* hint)
+    {
+        int hits = 0;
+        for (nuint i = 0; i < n; i++)
+        {
+            HvrtTranslation* t = output + i;
+            SlotEntry* e = Find(s, gfns[i], ref hint);
+            if (e != null)
+            {
+                Snapshot.Fill(e, gfns[i], generation, t);
+                hits++;
+            }
+            else
+            {
+                *t = default;
+                t->Result = -Errno.ENOENT;
+                t->Generation = generation;
+            }
+        }
+        return hits;
+    }
+}

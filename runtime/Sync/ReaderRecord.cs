@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Hvrt.Index;
+using Hvrt.Slots;
+
+namespace Hvrt.Sync;
+
+/// <summary>
+/// One address space's last hit: the entry a reader found and the generation of the snapshot it
+/// lies in. Used only if the current snapshot has that generation: generations of an address
+/// space only rise, so equal generation means the same (live) snapshot, and a stale entry pointer
+/// is never dereferenced.
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Size = 16)]
+internal unsafe struct ReaderCache
+{
+    /// <summary>
+    /// No entry. Generation UINT64_MAX is never a snapshot's, so a lookup that compares only the
+    /// generation (an inline C reader) never takes the null entry.
+    /// </summary>
+    public static readonly ReaderCache Empty = new() { Generation = ulong.MaxValue };
+
+    public ulong Generation;
+    public SlotEntry* Entry;
+}
+
+/// <summary>
+/// What an <c>hvrt_reader *</c> points to: one registered QSBR reader, one cache line, so readers
+/// never share a line with each other. Allocated natively and kept until the VM is destroyed (see
+/// <see cref="ReaderRegistry"/>); the writer reads only <see cref="Ctr"/> and <see cref="Next"/>.
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Size = 64)]
+internal unsafe struct ReaderRecord
+{
+    /// <summary>"hvrt-rdr": registered.</summary>
+    public const ulong LiveMagic = 0x7264722d74727668;
+
+    /// <summary>"hvrt-unr": unregistered, on the free list; calls with it are -EBADF.</summary>
+    public const ulong FreeMagic = 0x726e752d74727668;
+
+    public ulong Magic;
+    public VmHandle* Vm;
+
+    /// <summary>0 = offline; else the VM's grace-period counter as this reader last observed it.</summary>
+    public ulong Ctr;
+
+    /// <summary>The next record of the VM's list; set before the record is linked, never changed after.</summary>
+    public ReaderRecord* Next;
+
+    public ReaderCache Cache0;
+    public ReaderCache Cache1;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsLive(ReaderRecord* r) => r->Magic == LiveMagic;
+
+    /// <summary>The last-hit cache of an address space; asId is below the VM's count (at most 2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ReaderCache* CacheOf(ReaderRecord* r, uint asId)
+    {
+        Debug.Assert(asId < VmHandle.MaxAddressSpaces, "as_id is checked against the VM before the cache is used");
+        return &r->Cache0 + asId;
+    }
+}

@@ -1,0 +1,99 @@
+using System.Collections.Generic;
+using System.Threading;
+using Hvrt.Abi;
+using Hvrt.Memory;
+using Hvrt.Slots;
+
+namespace Hvrt.Sync;
+
+/// <summary>
+/// A VM's registered readers. Every record ever allocated sits on one native list
+/// (<see cref="VmHandle.Readers"/>, linked through <see cref="ReaderRecord.Next"/>) that only
+/// grows while the VM lives: a writer walks it with no lock while readers register and
+/// unregister, and the registry lock is never held by a writer, so a writer waiting for a reader
+/// cannot block registration.
+///
+/// Records are never freed before the VM is destroyed (<see cref="FreeAll"/>): unregister marks a
+/// record free and puts it on a free list that register reuses. So a writer holding a pointer to a
+/// record that was unregistered meanwhile reads a valid record (ctr 0: offline) and never freed
+/// memory, and a stale <c>hvrt_reader *</c> gets -EBADF instead of a use-after-free, until the
+/// record is handed out again.
+/// </summary>
+internal sealed unsafe class ReaderRegistry
+{
+    private readonly Lock _lock = new();
+    private readonly Stack<nint> _free = new();
+
+    /// <summary>A new or reused record for vm, online, with an empty cache; or -ENOMEM.</summary>
+    public int Register(VmHandle* vm, out ReaderRecord* reader)
+    {
+        lock (_lock)
+        {
+            // A reader stores the counter it observes, and 0 means offline: start the counter at
+            // 1 before the first reader can observe it (writers that ran before only raised it).
+            Interlocked.CompareExchange(ref vm->GpCounter, 1UL, 0UL);
+            ReaderRecord* r;
+            bool fresh = !_free.TryPop(out nint reused);
+            if (fresh)
+            {
+                r = (ReaderRecord*)NativeAlloc.Alloc((nuint)sizeof(ReaderRecord));
+                if (r == null)
+                {
+                    reader = null;
+                    return -Errno.ENOMEM;
+                }
+                r->Vm = vm;
+            }
+            else
+            {
+                r = (ReaderRecord*)reused;
+            }
+            r->Cache0 = ReaderCache.Empty;
+            r->Cache1 = ReaderCache.Empty;
+            GracePeriod.Online(r);
+            r->Magic = ReaderRecord.LiveMagic;
+            if (fresh)
+            {
+                r->Next = vm->Readers;
+                // Full fence: the record (ctr included) is complete before a writer can reach it,
+                // and this store is ordered before the caller's first load of a snapshot pointer
+                // (see GracePeriod's header); pairs with the writer's Increment before its walk.
+                Interlocked.Exchange(ref *(nint*)&vm->Readers, (nint)r);
+            }
+            reader = r;
+            return 0;
+        }
+    }
+
+    /// <summary>Takes the reader offline and onto the free list; -EBADF if it is not registered.</summary>
+    public int Unregister(ReaderRecord* r)
+    {
+        lock (_lock)
+        {
+            if (!ReaderRecord.IsLive(r))
+            {
+                return -Errno.EBADF;
+            }
+            // Push first: if the stack cannot grow, the reader stays registered and nothing changed.
+            _free.Push((nint)r);
+            GracePeriod.Offline(r);
+            r->Cache0 = ReaderCache.Empty;
+            r->Cache1 = ReaderCache.Empty;
+            r->Magic = ReaderRecord.FreeMagic;
+            return 0;
+        }
+    }
+
+    /// <summary>Frees every record of vm (VM destroy; no reader or writer may run).</summary>
+    public static void FreeAll(VmHandle* vm)
+    {
+        ReaderRecord* r = vm->Readers;
+        vm->Readers = null;
+        while (r != null)
+        {
+            ReaderRecord* next = r->Next;
+            NativeAlloc.Free(r, (nuint)sizeof(ReaderRecord));
+            r = next;
+        }
+    }
+}
