@@ -33,7 +33,7 @@ public unsafe class ReaderBench
         GuestSlot[] slots = SlotLayout.Build(Slots, seed: 1000 + Slots);
         _gfns = (ulong*)NativeMemory.AlignedAlloc(GfnCount * sizeof(ulong), 64);
         _out = (HvrtTranslation*)NativeMemory.AlignedAlloc(Lookups * 64, 64);
-        SlotLayout.FillGfns(slots, new Span<ulong>(_gfns, GfnCount), 10, seed: 2000 + Slots);
+        SlotLayout.FillRandom(slots, new Span<ulong>(_gfns, GfnCount), 10, seed: 2000 + Slots);
         delegate* unmanaged[Cdecl]<byte*, VmHandle**, int> create = &ExportsVm.VmCreate;
         delegate* unmanaged[Cdecl]<VmHandle*, KvmUserspaceMemoryRegion*, int> set = &ExportsSlots.SetUserMemoryRegion;
         delegate* unmanaged[Cdecl]<VmHandle*, ReaderRecord**, int> register = &ExportsReader.Register;

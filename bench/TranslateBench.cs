@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using Hvrt.Abi;
 using Hvrt.Slots;
+using Hvrt.Sync;
 
 namespace Hvrt.Bench;
 
@@ -35,7 +36,12 @@ public unsafe class TranslateBench
 
     private const int MissPercent = 10;
 
+    /// <summary>Gfns per batch call (the "batch of 64").</summary>
+    private const int Batch = 64;
+
     private VmHandle* _vm;
+    private ReaderRecord* _reader;
+    private HvrtTranslation* _out;
     private ulong* _gfns;
     private int _cursor;
     private GuestSlot[] _slots = Array.Empty<GuestSlot>();
@@ -62,6 +68,11 @@ public unsafe class TranslateBench
             SlotLayout.FillSequential(_slots, gfns);
         }
         _vm = BenchVm.CreateWith(_slots);
+        _out = (HvrtTranslation*)NativeMemory.AlignedAlloc(Batch * 64, 64);
+        delegate* unmanaged[Cdecl]<VmHandle*, ReaderRecord**, int> register = &ExportsReader.Register;
+        ReaderRecord* reader;
+        BenchVm.Check(register(_vm, &reader), "hvrt_reader_register");
+        _reader = reader;
         VerifyAgree();
         _cursor = 0;
         _lastUsed = 0;
@@ -70,6 +81,11 @@ public unsafe class TranslateBench
     [GlobalCleanup]
     public void Cleanup()
     {
+        delegate* unmanaged[Cdecl]<ReaderRecord*, int> unregister = &ExportsReader.Unregister;
+        BenchVm.Check(unregister(_reader), "hvrt_reader_unregister");
+        _reader = null;
+        NativeMemory.AlignedFree(_out);
+        _out = null;
         BenchVm.Destroy(_vm);
         _vm = null;
         NativeMemory.AlignedFree(_gfns);
@@ -159,6 +175,63 @@ public unsafe class TranslateBench
         return sum;
     }
 
+    /// <summary>(e) hvrt_translate_batch, 64 gfns a call (16 calls per invoke), per gfn.</summary>
+    [Benchmark(OperationsPerInvoke = Lookups)]
+    public ulong HvrtBatch64()
+    {
+        delegate* unmanaged[Cdecl]<VmHandle*, uint, ulong*, nuint, HvrtTranslation*, int> batch = &ExportsBatch.TranslateBatch;
+        ulong* gfns = NextBatch();
+        HvrtTranslation* out64 = _out;
+        ulong sum = 0;
+        for (int i = 0; i < Lookups; i += Batch)
+        {
+            batch(_vm, 0, gfns + i, Batch, out64);
+            for (int j = 0; j < Batch; j++)
+            {
+                sum += out64[j].Result == 0 ? out64[j].Hva : 0;
+            }
+        }
+        return sum;
+    }
+
+    /// <summary>(f) hvrt_reader_translate with a registered, online reader.</summary>
+    [Benchmark(OperationsPerInvoke = Lookups)]
+    public ulong HvrtReader()
+    {
+        delegate* unmanaged[Cdecl]<ReaderRecord*, uint, ulong, HvrtTranslation*, int> translate = &ExportsReader.Translate;
+        ulong* gfns = NextBatch();
+        ReaderRecord* r = _reader;
+        HvrtTranslation t;
+        ulong sum = 0;
+        for (int i = 0; i < Lookups; i++)
+        {
+            if (translate(r, 0, gfns[i], &t) == 0)
+            {
+                sum += t.Hva;
+            }
+        }
+        return sum;
+    }
+
+    /// <summary>(g) hvrt_reader_translate_batch, 64 gfns a call, per gfn.</summary>
+    [Benchmark(OperationsPerInvoke = Lookups)]
+    public ulong HvrtReaderBatch64()
+    {
+        delegate* unmanaged[Cdecl]<ReaderRecord*, uint, ulong*, nuint, HvrtTranslation*, int> batch = &ExportsReader.TranslateBatch;
+        ulong* gfns = NextBatch();
+        HvrtTranslation* out64 = _out;
+        ulong sum = 0;
+        for (int i = 0; i < Lookups; i += Batch)
+        {
+            batch(_reader, 0, gfns + i, Batch, out64);
+            for (int j = 0; j < Batch; j++)
+            {
+                sum += out64[j].Result == 0 ? out64[j].Hva : 0;
+            }
+        }
+        return sum;
+    }
+
     /// <summary>The next <see cref="Lookups"/> gfns of the stream, wrapping around.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ulong* NextBatch()
@@ -173,19 +246,22 @@ public unsafe class TranslateBench
     private void VerifyAgree()
     {
         delegate* unmanaged[Cdecl]<VmHandle*, uint, ulong, HvrtTranslation*, int> translate = &ExportsSlots.Translate;
+        delegate* unmanaged[Cdecl]<ReaderRecord*, uint, ulong, HvrtTranslation*, int> readerTranslate = &ExportsReader.Translate;
         int hits = 0;
         for (int i = 0; i < GfnCount; i++)
         {
             ulong gfn = _gfns[i];
             int k = SlotLayout.Find(_slots, gfn);
-            HvrtTranslation t;
+            HvrtTranslation t, tr;
             int r = translate(_vm, 0, gfn, &t);
+            int rr = readerTranslate(_reader, 0, gfn, &tr);
             bool agree = k < 0
-                ? r == -2
-                : r == 0 && t.Slot == _slots[k].Id && t.Hva == _slots[k].Hva + ((gfn - _slots[k].BaseGfn) << 12);
+                ? r == -2 && rr == -2
+                : r == 0 && rr == 0 && t.Slot == _slots[k].Id && t.Hva == _slots[k].Hva + ((gfn - _slots[k].BaseGfn) << 12)
+                    && tr.Slot == t.Slot && tr.Hva == t.Hva;
             if (!agree)
             {
-                throw new InvalidOperationException($"lookups disagree at gfn {gfn:x}: baseline {k}, hvrt {r} slot {t.Slot}");
+                throw new InvalidOperationException($"lookups disagree at gfn {gfn:x}: baseline {k}, hvrt {r} slot {t.Slot}, reader {rr}");
             }
             hits += k >= 0 ? 1 : 0;
         }

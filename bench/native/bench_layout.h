@@ -81,7 +81,7 @@ static inline void c_fill(const struct cslot *s, uint64_t gfn, uint64_t generati
     out->hva = s->hva + (offset << 12);
     out->private_pgoff = 0;
     out->private_fd = -1;
-    out->reserved = 0;
+    out->result = 0;
     out->run_pages = s->npages - offset;
     out->generation = generation;
 }

@@ -12,14 +12,18 @@
  * then rep 2, ...) so drift on a shared host hits them alike. Prints ns per lookup: median,
  * min and max of the repetitions, and the ratio of medians to c_bsearch of the same run.
  * Every path fills the same 64-byte struct hvrt_translation into a small ring the loop reads
- * back, so no path gets its stores optimised away.
+ * back, so no path gets its stores optimised away. Paths: c_bsearch (baseline), c_bsearch_lru,
+ * inline_find (hvrt_inline.h search without a reader), reader_inline, export (hvrt_translate),
+ * reader_export, batch64 and reader_batch64 (64 gfns a call).
  *
  * Concurrent part: 1 and 2 reader threads for conc-secs each while a writer changes a slot
  * every 100 µs (toggles LOG_DIRTY, then moves it 2 MiB up, then toggles, then moves it back).
  * Reports reader lookups/s and the writer's change latency. The baseline c_rcu has the same
  * threads: its writer copies the sorted array, changes the copy, publishes it with an atomic
  * exchange, waits for readers (QSBR: readers report a quiescent state every QS_EVERY lookups)
- * and frees the old array; its readers binary-search the current array. Nothing is pinned.
+ * and frees the old array; its readers binary-search the current array. hvrt's readers are
+ * unregistered (export) or registered (reader_inline, reader_export), the latter quiescent
+ * every QS_EVERY lookups too. Nothing is pinned.
  *
  * The benchmark never asserts speed: it prints numbers and, last, one line per target of the
  * issue "Lock-free translation at scale" saying met or not met. It exits non-zero only if the
@@ -142,6 +146,7 @@ static void die(const char *what, int rc)
 
 /* Where every path writes its translations: a ring, so stores cannot be hoisted out of loops. */
 static struct hvrt_translation g_ring[16] __attribute__((aligned(64)));
+static struct hvrt_translation g_batch_out[BATCH] __attribute__((aligned(64)));
 static volatile uint64_t g_sink;
 
 /* ---- the VM under test --------------------------------------------------------------------- */
@@ -152,6 +157,7 @@ struct bench {
     hvrt_vm *vm;
     uint64_t *streams[2]; /* random, sequential */
     size_t last_hit;      /* c_bsearch_lru's cache */
+    hvrt_reader *reader;  /* the main thread's, online during the single-threaded part */
 };
 
 static hvrt_vm *vm_with_slots(const struct cslot *slots, size_t n)
@@ -188,10 +194,14 @@ static void bench_init(struct bench *b, size_t n)
     stream_random(b->slots, n, b->streams[0], STREAM_LEN, 2000 + n);
     stream_sequential(b->slots, n, b->streams[1], STREAM_LEN);
     b->last_hit = 0;
+    int rc = hvrt_reader_register(b->vm, &b->reader);
+    if (rc != 0)
+        die("hvrt_reader_register", rc);
 }
 
 static void bench_fini(struct bench *b)
 {
+    hvrt_reader_unregister(b->reader);
     hvrt_vm_destroy(b->vm);
     free(b->slots);
     free(b->streams[0]);
@@ -280,6 +290,64 @@ static uint64_t run_export(struct bench *b, const uint64_t *gfns)
     return sum;
 }
 
+/* hvrt_inline.h's reader lookup: last-hit check, then search (no call into the library). */
+static uint64_t run_reader_inline(struct bench *b, const uint64_t *gfns)
+{
+    hvrt_reader *r = b->reader;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < opt_lookups; i++) {
+        struct hvrt_translation *t = &g_ring[i & 15];
+        if (hvrt_reader_translate_inline(r, 0, gfns[i & STREAM_MASK], t) == 0)
+            sum += t->hva;
+    }
+    return sum;
+}
+
+static uint64_t run_reader_export(struct bench *b, const uint64_t *gfns)
+{
+    hvrt_reader *r = b->reader;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < opt_lookups; i++) {
+        struct hvrt_translation *t = &g_ring[i & 15];
+        if (hvrt_reader_translate(r, 0, gfns[i & STREAM_MASK], t) == 0)
+            sum += t->hva;
+    }
+    return sum;
+}
+
+/* Sums the hits of one batch, as the per-lookup loops sum theirs. */
+static inline uint64_t batch_sum(void)
+{
+    uint64_t sum = 0;
+    for (int j = 0; j < BATCH; j++)
+        sum += g_batch_out[j].result == 0 ? g_batch_out[j].hva : 0;
+    return sum;
+}
+
+static uint64_t run_batch64(struct bench *b, const uint64_t *gfns)
+{
+    hvrt_vm *vm = b->vm;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < opt_lookups; i += BATCH) {
+        if (hvrt_translate_batch(vm, 0, &gfns[i & STREAM_MASK], BATCH, g_batch_out) < 0)
+            die("hvrt_translate_batch", -1);
+        sum += batch_sum();
+    }
+    return sum;
+}
+
+static uint64_t run_reader_batch64(struct bench *b, const uint64_t *gfns)
+{
+    hvrt_reader *r = b->reader;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < opt_lookups; i += BATCH) {
+        if (hvrt_reader_translate_batch(r, 0, &gfns[i & STREAM_MASK], BATCH, g_batch_out) < 0)
+            die("hvrt_reader_translate_batch", -1);
+        sum += batch_sum();
+    }
+    return sum;
+}
+
 struct path {
     const char *name;
     path_fn fn;
@@ -289,7 +357,11 @@ static const struct path g_paths[] = {
     { "c_bsearch", run_c_bsearch },
     { "c_bsearch_lru", run_c_bsearch_lru },
     { "inline_find", run_inline_find },
+    { "reader_inline", run_reader_inline },
     { "export", run_export },
+    { "reader_export", run_reader_export },
+    { "batch64", run_batch64 },
+    { "reader_batch64", run_reader_batch64 },
 };
 #define NPATHS (sizeof g_paths / sizeof g_paths[0])
 
@@ -311,6 +383,16 @@ static void verify(struct bench *b)
                 ok = rc == 0 && !memcmp(&te, &ti, sizeof te) && te.slot == s->slot &&
                      te.hva == s->hva + ((gfn - s->base_gfn) << 12) && te.run_pages == s->base_gfn + s->npages - gfn;
             }
+            struct hvrt_translation tr, ti2, tb, trb;
+            int rr = hvrt_reader_translate(b->reader, 0, gfn, &tr);
+            int ri = hvrt_reader_translate_inline(b->reader, 0, gfn, &ti2);
+            int nb = hvrt_translate_batch(b->vm, 0, &gfn, 1, &tb);
+            int nrb = hvrt_reader_translate_batch(b->reader, 0, &gfn, 1, &trb);
+            ok = ok && rr == (s ? 0 : -ENOENT) && ri == rr && nb == (s != NULL) && nrb == nb &&
+                 tb.result == (s ? 0 : -ENOENT) && trb.result == tb.result;
+            if (ok && s != NULL)
+                ok = !memcmp(&tr, &te, sizeof te) && !memcmp(&ti2, &te, sizeof te) && !memcmp(&tb, &te, sizeof te) &&
+                     !memcmp(&trb, &te, sizeof te);
             if (!ok) {
                 fprintf(stderr, "translate_bench: paths disagree at %zu slots, gfn %#llx\n", b->n,
                         (unsigned long long)gfn);
@@ -380,9 +462,9 @@ static void print_single(void)
 
 /* ---- concurrent part ---------------------------------------------------------------------- */
 
-enum conc_mode { CONC_C_RCU, CONC_EXPORT };
-static const char *const g_conc_names[] = { "c_rcu", "export" };
-#define NCONC 2
+enum conc_mode { CONC_C_RCU, CONC_EXPORT, CONC_READER_INLINE, CONC_READER_EXPORT };
+static const char *const g_conc_names[] = { "c_rcu", "export", "reader_inline", "reader_export" };
+#define NCONC 4
 
 /* The C baseline's published array and its QSBR state (urcu-qsbr in miniature). */
 struct rcu_array {
@@ -506,6 +588,36 @@ static void *export_reader(struct conc *c, int id)
     return NULL;
 }
 
+/* A registered reader per thread, quiescent every QS_EVERY lookups as the c_rcu readers are. */
+static void *hvrt_reader_thread(struct conc *c, int id, bool inline_path)
+{
+    const uint64_t *gfns = c->b->streams[0];
+    hvrt_reader *r;
+    int rc = hvrt_reader_register(c->b->vm, &r);
+    if (rc != 0)
+        die("hvrt_reader_register", rc);
+    struct hvrt_translation t;
+    uint64_t sum = 0, count = 0;
+    size_t i = (size_t)id * (STREAM_LEN / 2);
+    while (!__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
+        if (inline_path) {
+            for (int j = 0; j < QS_EVERY; j++, i++)
+                if (hvrt_reader_translate_inline(r, 0, gfns[i & STREAM_MASK], &t) == 0)
+                    sum += t.hva;
+        } else {
+            for (int j = 0; j < QS_EVERY; j++, i++)
+                if (hvrt_reader_translate(r, 0, gfns[i & STREAM_MASK], &t) == 0)
+                    sum += t.hva;
+        }
+        count += QS_EVERY;
+        hvrt_reader_quiescent(r);
+    }
+    hvrt_reader_unregister(r);
+    c->lookups[id][0] = count;
+    g_sink += sum;
+    return NULL;
+}
+
 struct reader_arg {
     struct conc *c;
     int id;
@@ -520,6 +632,10 @@ static void *reader_main(void *p)
         return c_rcu_reader(a->c, a->id);
     case CONC_EXPORT:
         return export_reader(a->c, a->id);
+    case CONC_READER_INLINE:
+        return hvrt_reader_thread(a->c, a->id, true);
+    case CONC_READER_EXPORT:
+        return hvrt_reader_thread(a->c, a->id, false);
     }
     return NULL;
 }
@@ -613,13 +729,13 @@ static void print_conc(void)
 {
     printf("\n## concurrent: readers on the random stream for %.1f s; writer changes slot n/2 every 100 us\n",
            opt_conc_secs);
-    printf("%-7s %-8s %-10s | %14s %9s | %8s %9s | %9s %9s %9s\n", "slots", "readers", "path", "lookups/s",
+    printf("%-7s %-8s %-14s | %14s %9s | %8s %9s | %9s %9s %9s\n", "slots", "readers", "path", "lookups/s",
            "vs c_rcu", "changes", "expected", "w.median", "w.p99", "w.max");
     for (int si = 0; si < opt_nconc; si++)
         for (int nr = 0; nr < 2; nr++)
             for (int m = 0; m < NCONC; m++) {
                 struct conc_result *r = &g_conc[si][nr][m];
-                printf("%-7zu %-8d %-10s | %14.0f %8.2fx | %8zu %9.0f | %7.1fus %7.1fus %7.1fus\n",
+                printf("%-7zu %-8d %-14s | %14.0f %8.2fx | %8zu %9.0f | %7.1fus %7.1fus %7.1fus\n",
                        opt_conc_slots[si], nr + 1, g_conc_names[m], r->lookups_per_s,
                        r->lookups_per_s / g_conc[si][nr][CONC_C_RCU].lookups_per_s, r->changes,
                        r->expected_changes, (double)r->lat_med / 1e3, (double)r->lat_p99 / 1e3,
@@ -685,25 +801,41 @@ static void print_targets(void)
         printf("target %-44s: %s (worst %.2f ns, %s)\n", "sequential inline <= 1.5 ns", met ? "MET" : "NOT MET", worst,
                inl);
     }
-    if (opt_conc) {
-        bool met = true, wmet = true;
+    if (!opt_conc)
+        return;
+    for (int m = 1; m < NCONC; m++) {
+        bool met = true;
         double worst = 1e9;
         for (int si = 0; si < opt_nconc; si++)
             for (int nr = 0; nr < 2; nr++) {
-                struct conc_result *base = &g_conc[si][nr][CONC_C_RCU];
-                for (int m = 1; m < NCONC; m++) {
-                    struct conc_result *r = &g_conc[si][nr][m];
-                    double ratio = r->lookups_per_s / base->lookups_per_s;
-                    worst = ratio < worst ? ratio : worst;
-                    met &= ratio >= 1.0;
-                    wmet &= (double)r->changes >= 0.95 * r->expected_changes && r->lat_p99 <= WRITER_PERIOD_NS;
-                }
+                double ratio = g_conc[si][nr][m].lookups_per_s / g_conc[si][nr][CONC_C_RCU].lookups_per_s;
+                worst = ratio < worst ? ratio : worst;
+                met &= ratio >= 1.0;
             }
-        printf("target %-44s: %s (worst %.2fx of c_rcu)\n", "concurrent reader throughput >= c_rcu", met ? "MET" : "NOT MET",
-               worst);
-        printf("target %-44s: %s (>= 95%% of the 100 us ticks done, p99 change <= 100 us)\n", "writer never blocked",
-               wmet ? "MET" : "NOT MET");
+        char label[96];
+        snprintf(label, sizeof label, "concurrent %s lookups/s >= c_rcu", g_conc_names[m]);
+        printf("target %-44s: %s (worst %.2fx)\n", label, met ? "MET" : "NOT MET", worst);
     }
+    /* "Never blocked": the writer keeps its schedule (>= 95% of the 100 us ticks) and 99% of
+     * its changes return within one period. c_rcu is judged the same way, for comparison. */
+    for (int nr = 0; nr < 2; nr++)
+        for (int m = 0; m < NCONC; m++) {
+            bool met = true;
+            double done = 1e9;
+            int64_t p99 = 0;
+            for (int si = 0; si < opt_nconc; si++) {
+                struct conc_result *r = &g_conc[si][nr][m];
+                double f = (double)r->changes / r->expected_changes;
+                done = f < done ? f : done;
+                p99 = r->lat_p99 > p99 ? r->lat_p99 : p99;
+                met &= f >= 0.95 && r->lat_p99 <= WRITER_PERIOD_NS;
+            }
+            char label[96];
+            snprintf(label, sizeof label, "writer never blocked, %d reader%s, %s%s", nr + 1, nr ? "s" : "", g_conc_names[m],
+                     m == CONC_C_RCU ? " (ref)" : "");
+            printf("target %-44s: %s (worst: %.0f%% of ticks done, p99 change %.1f us)\n", label, met ? "MET" : "NOT MET",
+                   100 * done, (double)p99 / 1e3);
+        }
 }
 
 int main(int argc, char **argv)
@@ -732,9 +864,11 @@ int main(int argc, char **argv)
         for (int si = 0; si < opt_nconc; si++) {
             struct bench b;
             bench_init(&b, opt_conc_slots[si]);
+            hvrt_reader_offline(b.reader); /* or every slot change would wait for this thread */
             for (int nr = 0; nr < 2; nr++)
                 for (int m = 0; m < NCONC; m++)
                     g_conc[si][nr][m] = run_conc(&b, (enum conc_mode)m, nr + 1);
+            hvrt_reader_online(b.reader);
             verify(&b);
             bench_fini(&b);
         }
