@@ -14,7 +14,8 @@
  * Every path fills the same 64-byte struct hvrt_translation into a small ring the loop reads
  * back, so no path gets its stores optimised away. Paths: c_bsearch (baseline), c_bsearch_lru,
  * inline_find (hvrt_inline.h search without a reader), reader_inline, export (hvrt_translate),
- * reader_export, batch64 and reader_batch64 (64 gfns a call).
+ * reader_export, batch64 and reader_batch64 (64 gfns a call). Then reverse queries by host
+ * address (hvrt_find_slots_by_hva against a scan and a binary search, hva_query.h).
  *
  * Concurrent part: 1 and 2 reader threads for conc-secs each while a writer changes a slot
  * every 100 µs (toggles LOG_DIRTY, then moves it 2 MiB up, then toggles, then moves it back).
@@ -42,6 +43,7 @@
 #include <time.h>
 
 #include "bench_layout.h"
+#include "hva_query.h"
 
 #define STREAM_LEN 65536u /* 512 KiB of gfns: fits L2, too long for the branch predictor */
 #define STREAM_MASK (STREAM_LEN - 1)
@@ -159,6 +161,7 @@ struct bench {
     struct cslot *slots;
     hvrt_vm *vm;
     uint64_t *streams[2]; /* random, sequential */
+    uint64_t *hvas;       /* host addresses for the reverse queries */
     size_t last_hit;      /* c_bsearch_lru's cache */
     hvrt_reader *reader;  /* the main thread's, online during the single-threaded part */
 };
@@ -196,6 +199,8 @@ static void bench_init(struct bench *b, size_t n)
         b->streams[k] = aligned_alloc(64, STREAM_LEN * sizeof(uint64_t));
     stream_random(b->slots, n, b->streams[0], STREAM_LEN, 2000 + n);
     stream_sequential(b->slots, n, b->streams[1], STREAM_LEN);
+    b->hvas = aligned_alloc(64, STREAM_LEN * sizeof(uint64_t));
+    stream_hva(n, b->hvas, STREAM_LEN, 3000 + n);
     b->last_hit = 0;
     int rc = hvrt_reader_register(b->vm, &b->reader);
     if (rc != 0)
@@ -209,6 +214,7 @@ static void bench_fini(struct bench *b)
     free(b->slots);
     free(b->streams[0]);
     free(b->streams[1]);
+    free(b->hvas);
 }
 
 /* The published snapshot of address space 0 (hvrt_inline.h layout). Only safe while no writer
@@ -457,6 +463,97 @@ static void print_single(void)
             for (int si = 0; si < opt_nslots; si++) {
                 struct cell c = g_cells[k][si][p];
                 printf(" | %6.2f [%5.1f..%5.1f] %5.2fx", c.med, c.min, c.max, c.med / g_cells[k][si][0].med);
+            }
+            printf("\n");
+        }
+    }
+}
+
+/* ---- reverse queries by host address ------------------------------------------------------ */
+
+#define NQLENS 2
+#define NQPATHS 3
+static const uint64_t g_qlen[NQLENS] = { 4096, 64ull << 20 }; /* one page; 16 slots' worth */
+static const char *const g_qpaths[NQPATHS] = { "c_hva_scan", "c_hva_bsearch", "hvrt_by_hva" };
+static struct cell g_qcells[NQLENS][MAX_SLOT_COUNTS][NQPATHS];
+static struct hvrt_slot_range g_ranges[2][64];
+
+/* Queries per repetition: the scan is O(n), so it gets fewer (per-query numbers stay comparable). */
+static size_t query_count(const struct bench *b, int path)
+{
+    size_t q = opt_lookups / 8;
+    if (path == 0 && q * 8 / b->n < q)
+        q = q * 8 / b->n > 256 ? q * 8 / b->n : 256;
+    return q;
+}
+
+/* This layout's host ranges rise with the gfn order, so b->slots is also sorted by hva. */
+static uint64_t run_query(struct bench *b, int path, uint64_t len, size_t count)
+{
+    uint64_t sum = 0;
+    struct hvrt_slot_range *out = g_ranges[0];
+    for (size_t i = 0; i < count; i++) {
+        uint64_t hva = b->hvas[i & STREAM_MASK];
+        int n = path == 0   ? c_hva_scan(b->slots, b->n, hva, len, out, 64)
+                : path == 1 ? c_hva_bsearch(b->slots, b->n, hva, len, out, 64)
+                            : hvrt_find_slots_by_hva(b->vm, hva, len, out, 64);
+        sum += (uint64_t)n + (n > 0 ? out[0].gfn_start : 0);
+    }
+    return sum;
+}
+
+static void verify_queries(struct bench *b)
+{
+    for (int l = 0; l < NQLENS; l++)
+        for (size_t i = 0; i < 4096; i++) {
+            uint64_t hva = b->hvas[i];
+            int n0 = c_hva_scan(b->slots, b->n, hva, g_qlen[l], g_ranges[0], 64);
+            int n1 = c_hva_bsearch(b->slots, b->n, hva, g_qlen[l], g_ranges[1], 64);
+            bool ok = n0 == n1 && !memcmp(g_ranges[0], g_ranges[1], (size_t)n0 * sizeof g_ranges[0][0]);
+            int n2 = hvrt_find_slots_by_hva(b->vm, hva, g_qlen[l], g_ranges[1], 64);
+            ok = ok && n0 == n2 && !memcmp(g_ranges[0], g_ranges[1], (size_t)n0 * sizeof g_ranges[0][0]);
+            if (!ok) {
+                fprintf(stderr, "translate_bench: hva queries disagree at %zu slots, hva %#llx len %llu: %d %d %d\n",
+                        b->n, (unsigned long long)hva, (unsigned long long)g_qlen[l], n0, n1, n2);
+                exit(1);
+            }
+        }
+}
+
+static void measure_queries(struct bench *b, int si)
+{
+    double samples[NQPATHS][64];
+    int reps = opt_reps < 64 ? opt_reps : 64;
+    for (int l = 0; l < NQLENS; l++) {
+        for (int p = 0; p < NQPATHS; p++)
+            g_sink += run_query(b, p, g_qlen[l], query_count(b, p) / 4);
+        for (int r = 0; r < reps; r++)
+            for (int p = 0; p < NQPATHS; p++) {
+                size_t q = query_count(b, p);
+                int64_t t0 = now_ns();
+                g_sink += run_query(b, p, g_qlen[l], q);
+                samples[p][r] = (double)(now_ns() - t0) / (double)q;
+            }
+        for (int p = 0; p < NQPATHS; p++) {
+            qsort(samples[p], (size_t)reps, sizeof(double), cmp_double);
+            g_qcells[l][si][p] = (struct cell){ samples[p][reps / 2], samples[p][0], samples[p][reps - 1] };
+        }
+    }
+}
+
+static void print_queries(void)
+{
+    printf("\n## reverse queries by hva (hvrt_find_slots_by_hva): ns per query, median [min..max]; ratio to c_hva_bsearch\n");
+    for (int l = 0; l < NQLENS; l++) {
+        printf("\nlen %llu KiB\n%-15s", (unsigned long long)(g_qlen[l] >> 10), "path");
+        for (int si = 0; si < opt_nslots; si++)
+            printf(" | %21zu slots", opt_slots[si]);
+        printf("\n");
+        for (int p = 0; p < NQPATHS; p++) {
+            printf("%-15s", g_qpaths[p]);
+            for (int si = 0; si < opt_nslots; si++) {
+                struct cell c = g_qcells[l][si][p];
+                printf(" | %7.1f [%6.0f..%6.0f] %5.2fx", c.med, c.min, c.max, c.med / g_qcells[l][si][1].med);
             }
             printf("\n");
         }
@@ -864,10 +961,13 @@ int main(int argc, char **argv)
             bench_init(&b, opt_slots[si]);
             verify(&b);
             measure(&b, si);
+            verify_queries(&b);
+            measure_queries(&b, si);
             bench_fini(&b);
             fprintf(stderr, "  measured %zu slots\n", opt_slots[si]);
         }
         print_single();
+        print_queries();
     }
     if (opt_conc) {
         for (int si = 0; si < opt_nconc; si++) {
