@@ -1,6 +1,7 @@
 /* demo: create a VM, register a shared slot and a slot whose private half is a memfd,
- * translate a few gfns and print what hvrt answers. */
-#include <hvrt.h>
+ * translate a few gfns and print what hvrt answers; then the vCPU-thread way (a registered
+ * reader and the inline lookup) and a reverse query (which slots does a host range back). */
+#include <hvrt_inline.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,6 +62,23 @@ int main(void)
     show(vm, 0x200);
     show(vm, 0x100000);
     show(vm, 0x100010);
+
+    /* A vCPU thread: a registered reader, offline around KVM_RUN, inline lookups in between. */
+    hvrt_reader *reader;
+    if (hvrt_reader_register(vm, &reader) == 0) {
+        struct hvrt_translation t = { 0 };
+        rc = hvrt_reader_translate_inline(reader, 0, 0x10, &t);
+        printf("inline lookup of gfn 0x10: %d, hva 0x%" PRIx64 " (same as hvrt_translate)\n", rc, t.hva);
+        hvrt_reader_offline(reader); /* ... KVM_RUN would run here ... */
+        hvrt_reader_unregister(reader);
+    }
+
+    /* Which guest frames must go if the host unmaps the last 4 KiB of slot 0 and the first of slot 1? */
+    struct hvrt_slot_range ranges[4];
+    int found = hvrt_find_slots_by_hva(vm, (uintptr_t)ram + low - 4096, 8192, ranges, 4);
+    for (int i = 0; i < found && i < 4; i++)
+        printf("host range backs slot %u gfns [0x%" PRIx64 ", 0x%" PRIx64 ")\n", ranges[i].slot, ranges[i].gfn_start,
+               ranges[i].gfn_end);
 
     struct kvm_userspace_memory_region clash = lowmem;
     clash.slot = 2;

@@ -50,7 +50,7 @@ extern "C" {
 
 #define HVRT_ABI_VERSION 1u
 #define HVRT_VERSION_MAJOR 0
-#define HVRT_VERSION_MINOR 1
+#define HVRT_VERSION_MINOR 2
 #define HVRT_VERSION_PATCH 0
 #define HVRT_VERSION_NUMBER (HVRT_VERSION_MAJOR * 1000000 + HVRT_VERSION_MINOR * 1000 + HVRT_VERSION_PATCH)
 
@@ -307,6 +307,8 @@ int hvrt_set_user_memory_regions(hvrt_vm *vm, const struct kvm_userspace_memory_
 #define HVRT_TR_LOG_DIRTY 0x4u   /* the slot logs dirty pages */
 #define HVRT_TR_HAS_PRIVATE 0x8u /* the slot has a private backing (GUEST_MEMFD / PRIVATE) */
 
+#define HVRT_GEN_UPDATE_IN_PROGRESS (1ull << 63) /* in hvrt_translation.generation, see there */
+
 /* What hvrt_translate tells about one gfn: 64 bytes. */
 struct hvrt_translation {
     uint32_t slot;          /* as_id << 16 | slot id, as in KVM */
@@ -328,7 +330,11 @@ struct hvrt_translation {
                                create, delete, move or flags change; KVM, which publishes twice
                                for delete and move, rises twice there), so generations differ
                                between address spaces; a no-op leaves it; a cache tagged with
-                               it is stale once it changes */
+                               it is stale once it changes. Bit 63 (HVRT_GEN_UPDATE_IN_PROGRESS,
+                               KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS) is set on a slot set while its
+                               successor is being published: an answer carrying it came from a
+                               set that is being replaced, and its generation equals no later
+                               one, so a cache tagged with it never matches again */
 };
 HVRT_STATIC_ASSERT(sizeof(struct hvrt_translation) == 64, "hvrt_translation size");
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, slot) == 0, "hvrt_translation.slot");
@@ -347,7 +353,12 @@ HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, generation) == 56, "hvrt_tr
  * of threads at once, concurrently with slot updates, with no registration: the answer comes
  * from one consistent slot set (never a mix of two). On success out->result is 0.
  * Errors: -EFAULT vm or out NULL; -EBADF vm not live; -EINVAL as_id >= the VM's number of
- * address spaces; -ENOENT gfn in no slot (out untouched).
+ * address spaces; -ENOENT gfn in no slot (out untouched); -ENOMEM only on a thread's first
+ * call, if hvrt could not allocate the thread's 64-byte read-section record.
+ * Cost: a read section is two plain stores on a per-thread record (userspace-rcu's memb
+ * flavor: slot updates pay for it with one membarrier(2) per change), so this call costs the
+ * C-to-library transition (~7 ns) plus the search; hvrt_reader_translate saves the record and
+ * caches the last hit, hvrt_inline.h saves the transition too.
  */
 int hvrt_translate(hvrt_vm *vm, uint32_t as_id, uint64_t gfn, struct hvrt_translation *out);
 
@@ -395,6 +406,9 @@ int hvrt_translate_batch(hvrt_vm *vm, uint32_t as_id, const uint64_t *gfns, size
  * unregister (which take a per-VM lock and may allocate) are lock-free and allocation-free;
  * quiescent, online and offline are a few instructions, translate a check of the last hit or
  * a binary search.
+ *
+ * C callers can skip the call too: hvrt_inline.h has hvrt_reader_translate_inline, the same
+ * lookup as a static inline function over the published slot-set layout (liburing style).
  */
 typedef struct hvrt_reader hvrt_reader;
 

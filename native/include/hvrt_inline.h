@@ -29,7 +29,6 @@ extern "C" {
 #endif
 
 #define HVRT_LEAF_CAP 64
-#define HVRT_GEN_UPDATE_IN_PROGRESS (1ull << 63) /* KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS */
 
 /* One slot, 64 bytes; the same record sits in every index of a snapshot. */
 struct hvrt_slot_entry {

@@ -8,14 +8,7 @@
 
 static struct kvm_userspace_memory_region2 region(uint32_t slot, uint32_t flags, uint64_t gpa, uint64_t size)
 {
-    struct kvm_userspace_memory_region2 r;
-    memset(&r, 0, sizeof r);
-    r.slot = slot;
-    r.flags = flags;
-    r.guest_phys_addr = gpa;
-    r.memory_size = size;
-    r.userspace_addr = FX_HVA + ((uint64_t)(slot & 0xffff) << 26);
-    return r;
+    return region2_of(slot, flags, gpa, size, FX_HVA + ((uint64_t)(slot & 0xffff) << 26), 0, 0);
 }
 
 static void test_bad_arguments(void)

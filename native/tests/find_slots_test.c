@@ -9,15 +9,6 @@
 #include <sys/ioctl.h>
 #include "test_util.h"
 
-#ifndef KVM_CREATE_GUEST_MEMFD
-struct kvm_create_guest_memfd {
-    uint64_t size;
-    uint64_t flags;
-    uint64_t reserved[6];
-};
-#define KVM_CREATE_GUEST_MEMFD _IOWR(KVMIO, 0xd4, struct kvm_create_guest_memfd)
-#endif
-
 #define H FX_HVA
 #define TRP HVRT_TR_HAS_PRIVATE
 

@@ -4,15 +4,6 @@
 #include <sys/ioctl.h>
 #include "test_util.h"
 
-#ifndef KVM_CREATE_GUEST_MEMFD
-struct kvm_create_guest_memfd {
-    uint64_t size;
-    uint64_t flags;
-    uint64_t reserved[6];
-};
-#define KVM_CREATE_GUEST_MEMFD _IOWR(KVMIO, 0xd4, struct kvm_create_guest_memfd)
-#endif
-
 static int kvm_vm_fd = -1;
 
 /* A guest_memfd of `bytes`, or -1 when this host cannot make one. */

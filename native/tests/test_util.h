@@ -15,6 +15,16 @@
 #include <unistd.h>
 #include "harness.h"
 
+/* Debian 12's <linux/kvm.h> (6.1) predates guest_memfd. */
+#ifndef KVM_CREATE_GUEST_MEMFD
+struct kvm_create_guest_memfd {
+    uint64_t size;
+    uint64_t flags;
+    uint64_t reserved[6];
+};
+#define KVM_CREATE_GUEST_MEMFD _IOWR(KVMIO, 0xd4, struct kvm_create_guest_memfd)
+#endif
+
 #define PAGE 4096ull
 #define SLOT(as_id, id) ((uint32_t)(as_id) << 16 | (uint32_t)(id))
 #define AS_OF(slot) ((slot) >> 16)
@@ -77,8 +87,9 @@ static inline int set_v1(hvrt_vm *vm, uint32_t slot, uint32_t flags, uint64_t gp
     return hvrt_set_user_memory_region(vm, &r);
 }
 
-static inline int set_r2(hvrt_vm *vm, uint32_t slot, uint32_t flags, uint64_t gpa, uint64_t size,
-                         uint64_t hva, uint32_t fd, uint64_t offset)
+static inline struct kvm_userspace_memory_region2 region2_of(uint32_t slot, uint32_t flags, uint64_t gpa,
+                                                             uint64_t size, uint64_t hva, uint32_t fd,
+                                                             uint64_t offset)
 {
     struct kvm_userspace_memory_region2 r;
     memset(&r, 0, sizeof r);
@@ -89,6 +100,13 @@ static inline int set_r2(hvrt_vm *vm, uint32_t slot, uint32_t flags, uint64_t gp
     r.userspace_addr = hva;
     r.guest_memfd = fd;
     r.guest_memfd_offset = offset;
+    return r;
+}
+
+static inline int set_r2(hvrt_vm *vm, uint32_t slot, uint32_t flags, uint64_t gpa, uint64_t size,
+                         uint64_t hva, uint32_t fd, uint64_t offset)
+{
+    struct kvm_userspace_memory_region2 r = region2_of(slot, flags, gpa, size, hva, fd, offset);
     return hvrt_set_user_memory_region2(vm, &r);
 }
 

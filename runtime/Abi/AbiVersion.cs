@@ -7,7 +7,7 @@ internal static class AbiVersion
     public const uint Abi = 1;
 
     public const uint Major = 0;
-    public const uint Minor = 1;
+    public const uint Minor = 2;
     public const uint Patch = 0;
 
     /// <summary>X*1000000 + Y*1000 + Z, as SQLITE_VERSION_NUMBER.</summary>
