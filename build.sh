@@ -50,7 +50,7 @@ LDFLAGS="-L$OUT/lib -lhvrt -Wl,-rpath,$OUT/lib -lpthread"
 build_native() {
     mkdir -p "$OUT/bin"
     log "compiling C examples and tests"
-    for src in native/examples/*.c native/tests/*_test.c bench/native/*_bench.c; do
+    for src in native/examples/*.c native/tests/*_test.c bench/native/*.c; do
         [ -e "$src" ] || continue
         gcc $CFLAGS -o "$OUT/bin/$(basename "${src%.c}")" "$src" $LDFLAGS
     done
