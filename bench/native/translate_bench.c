@@ -182,8 +182,11 @@ static hvrt_vm *vm_with_slots(const struct cslot *slots, size_t n)
         r[i].userspace_addr = slots[i].hva;
     }
     rc = hvrt_set_user_memory_regions(vm, r, n, results);
+    for (size_t i = 0; rc >= 0 && rc != (int)n && i < n; i++)
+        if (results[i] != 0)
+            rc = results[i]; /* the first refused entry's code */
     if (rc != (int)n)
-        die("hvrt_set_user_memory_regions", rc < 0 ? rc : results[rc]);
+        die("hvrt_set_user_memory_regions", rc);
     free(r);
     free(results);
     return vm;
@@ -338,8 +341,9 @@ static uint64_t run_batch64(struct bench *b, const uint64_t *gfns)
     hvrt_vm *vm = b->vm;
     uint64_t sum = 0;
     for (size_t i = 0; i < opt_lookups; i += BATCH) {
-        if (hvrt_translate_batch(vm, 0, &gfns[i & STREAM_MASK], BATCH, g_batch_out) < 0)
-            die("hvrt_translate_batch", -1);
+        int rc = hvrt_translate_batch(vm, 0, &gfns[i & STREAM_MASK], BATCH, g_batch_out);
+        if (rc < 0)
+            die("hvrt_translate_batch", rc);
         sum += batch_sum();
     }
     return sum;
@@ -350,8 +354,9 @@ static uint64_t run_reader_batch64(struct bench *b, const uint64_t *gfns)
     hvrt_reader *r = b->reader;
     uint64_t sum = 0;
     for (size_t i = 0; i < opt_lookups; i += BATCH) {
-        if (hvrt_reader_translate_batch(r, 0, &gfns[i & STREAM_MASK], BATCH, g_batch_out) < 0)
-            die("hvrt_reader_translate_batch", -1);
+        int rc = hvrt_reader_translate_batch(r, 0, &gfns[i & STREAM_MASK], BATCH, g_batch_out);
+        if (rc < 0)
+            die("hvrt_reader_translate_batch", rc);
         sum += batch_sum();
     }
     return sum;
