@@ -15,7 +15,8 @@
  * back, so no path gets its stores optimised away. Paths: c_bsearch (baseline), c_bsearch_lru,
  * inline_find (hvrt_inline.h search without a reader), reader_inline, export (hvrt_translate),
  * reader_export, batch64 and reader_batch64 (64 gfns a call). Then reverse queries by host
- * address (hvrt_find_slots_by_hva against a scan and a binary search, hva_query.h).
+ * address and by private-file page (hvrt_find_slots_by_hva / _by_private against a scan and a
+ * binary search, reverse_query.h).
  *
  * Concurrent part: 1 and 2 reader threads for conc-secs each while a writer changes a slot
  * every 100 µs (toggles LOG_DIRTY, then moves it 2 MiB up, then toggles, then moves it back).
@@ -39,11 +40,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "bench_layout.h"
-#include "hva_query.h"
+#include "reverse_query.h"
 
 #define STREAM_LEN 65536u /* 512 KiB of gfns: fits L2, too long for the branch predictor */
 #define STREAM_MASK (STREAM_LEN - 1)
@@ -474,16 +478,72 @@ static void print_single(void)
     }
 }
 
-/* ---- reverse queries by host address ------------------------------------------------------ */
+/* ---- reverse queries ----------------------------------------------------------------------- */
 
+#define NQKINDS 2 /* by hva, by private file page */
 #define NQLENS 2
 #define NQPATHS 3
 static const uint64_t g_qlen[NQLENS] = { 4096, 64ull << 20 }; /* one page; 16 slots' worth */
-static const char *const g_qpaths[NQPATHS] = { "c_hva_scan", "c_hva_bsearch", "hvrt_by_hva" };
-static struct cell g_qcells[NQLENS][MAX_SLOT_COUNTS][NQPATHS];
+static const char *const g_qkind[NQKINDS] = { "hva (hvrt_find_slots_by_hva)", "private file (hvrt_find_slots_by_private)" };
+static const char *const g_qpaths[NQKINDS][NQPATHS] = { { "c_hva_scan", "c_hva_bsearch", "hvrt_by_hva" },
+                                                        { "c_priv_scan", "c_priv_bsearch", "hvrt_by_private" } };
+static struct cell g_qcells[NQKINDS][NQLENS][MAX_SLOT_COUNTS][NQPATHS];
 static struct hvrt_slot_range g_ranges[2][64];
 
-/* Queries per repetition: the scan is O(n), so it gets fewer (per-query numbers stay comparable). */
+/* The private-file VM: the same slots, slot i bound at page i * 512 of one sparse memfd. */
+struct query_vm {
+    hvrt_vm *vm;
+    int fd;
+    uint64_t *offsets;
+};
+
+/* hvrt keeps its own duplicate of the private fd per private slot, so n private slots need n
+ * descriptors: raise the soft limit to the hard one, and skip the private queries (n/a) when
+ * even that is too small (this host: 20000, below 32764). */
+static bool query_vm_init(struct query_vm *q, const struct bench *b)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < b->n + 256) {
+        q->vm = NULL;
+        return false;
+    }
+    int rc = hvrt_vm_create(NULL, &q->vm);
+    if (rc != 0)
+        die("hvrt_vm_create", rc);
+    q->fd = memfd_create("translate_bench", 0);
+    if (q->fd < 0 || ftruncate(q->fd, (off_t)(priv_pgoff(b->n) << 12)) != 0)
+        die("memfd", -errno);
+    for (size_t i = 0; i < b->n; i++) {
+        const struct cslot *s = &b->slots[i];
+        struct kvm_userspace_memory_region_ext r;
+        memset(&r, 0, sizeof r);
+        r.region = (struct kvm_userspace_memory_region){ .slot = s->slot, .flags = KVM_MEM_PRIVATE,
+                                                         .guest_phys_addr = s->base_gfn << 12,
+                                                         .memory_size = s->npages << 12, .userspace_addr = s->hva };
+        r.private_fd = (uint32_t)q->fd;
+        r.private_offset = priv_pgoff(i) << 12;
+        if ((rc = hvrt_set_user_memory_region_ext(q->vm, &r)) != 0)
+            die("hvrt_set_user_memory_region_ext", rc);
+    }
+    q->offsets = aligned_alloc(64, STREAM_LEN * sizeof(uint64_t));
+    stream_private(b->n, q->offsets, STREAM_LEN, 4000 + b->n);
+    return true;
+}
+
+static void query_vm_fini(struct query_vm *q)
+{
+    if (q->vm == NULL)
+        return;
+    hvrt_vm_destroy(q->vm);
+    close(q->fd);
+    free(q->offsets);
+}
+
+/* Queries per repetition: the scans are O(n), so they get fewer (numbers stay per query). */
 static size_t query_count(const struct bench *b, int path)
 {
     size_t q = opt_lookups / 8;
@@ -492,75 +552,100 @@ static size_t query_count(const struct bench *b, int path)
     return q;
 }
 
-/* This layout's host ranges rise with the gfn order, so b->slots is also sorted by hva. */
-static uint64_t run_query(struct bench *b, int path, uint64_t len, size_t count)
+/* This layout's host ranges and file pages rise with the gfn order, so b->slots serves as the
+ * by-hva and by-file arrays too. */
+static int query(const struct bench *b, const struct query_vm *q, int kind, int path, uint64_t at, uint64_t len,
+                 struct hvrt_slot_range *out)
 {
+    if (kind == 0)
+        return path == 0   ? c_hva_scan(b->slots, b->n, at, len, out, 64)
+               : path == 1 ? c_hva_bsearch(b->slots, b->n, at, len, out, 64)
+                           : hvrt_find_slots_by_hva(b->vm, at, len, out, 64);
+    return path == 0   ? c_priv_scan(b->slots, b->n, at, len, out, 64)
+           : path == 1 ? c_priv_bsearch(b->slots, b->n, at, len, out, 64)
+                       : hvrt_find_slots_by_private(q->vm, q->fd, at, len, out, 64);
+}
+
+static uint64_t run_query(const struct bench *b, const struct query_vm *q, int kind, int path, uint64_t len,
+                          size_t count)
+{
+    const uint64_t *at = kind == 0 ? b->hvas : q->offsets;
     uint64_t sum = 0;
-    struct hvrt_slot_range *out = g_ranges[0];
     for (size_t i = 0; i < count; i++) {
-        uint64_t hva = b->hvas[i & STREAM_MASK];
-        int n = path == 0   ? c_hva_scan(b->slots, b->n, hva, len, out, 64)
-                : path == 1 ? c_hva_bsearch(b->slots, b->n, hva, len, out, 64)
-                            : hvrt_find_slots_by_hva(b->vm, hva, len, out, 64);
-        sum += (uint64_t)n + (n > 0 ? out[0].gfn_start : 0);
+        int n = query(b, q, kind, path, at[i & STREAM_MASK], len, g_ranges[0]);
+        sum += (uint64_t)n + (n > 0 ? g_ranges[0][0].gfn_start : 0);
     }
     return sum;
 }
 
-static void verify_queries(struct bench *b)
+static void verify_queries(const struct bench *b, const struct query_vm *q)
 {
-    for (int l = 0; l < NQLENS; l++)
-        for (size_t i = 0; i < 4096; i++) {
-            uint64_t hva = b->hvas[i];
-            int n0 = c_hva_scan(b->slots, b->n, hva, g_qlen[l], g_ranges[0], 64);
-            int n1 = c_hva_bsearch(b->slots, b->n, hva, g_qlen[l], g_ranges[1], 64);
-            bool ok = n0 == n1 && !memcmp(g_ranges[0], g_ranges[1], (size_t)n0 * sizeof g_ranges[0][0]);
-            int n2 = hvrt_find_slots_by_hva(b->vm, hva, g_qlen[l], g_ranges[1], 64);
-            ok = ok && n0 == n2 && !memcmp(g_ranges[0], g_ranges[1], (size_t)n0 * sizeof g_ranges[0][0]);
-            if (!ok) {
-                fprintf(stderr, "translate_bench: hva queries disagree at %zu slots, hva %#llx len %llu: %d %d %d\n",
-                        b->n, (unsigned long long)hva, (unsigned long long)g_qlen[l], n0, n1, n2);
-                exit(1);
+    for (int k = 0; k < (q->vm != NULL ? NQKINDS : 1); k++)
+        for (int l = 0; l < NQLENS; l++)
+            for (size_t i = 0; i < 4096; i++) {
+                uint64_t at = (k == 0 ? b->hvas : q->offsets)[i];
+                int n0 = query(b, q, k, 0, at, g_qlen[l], g_ranges[0]);
+                bool ok = true;
+                for (int p = 1; p < NQPATHS && ok; p++) {
+                    int n = query(b, q, k, p, at, g_qlen[l], g_ranges[1]);
+                    ok = n == n0 && !memcmp(g_ranges[0], g_ranges[1], (size_t)n0 * sizeof g_ranges[0][0]);
+                }
+                if (!ok || n0 < 0) {
+                    fprintf(stderr, "translate_bench: %s queries disagree at %zu slots, %#llx len %llu\n", g_qkind[k],
+                            b->n, (unsigned long long)at, (unsigned long long)g_qlen[l]);
+                    exit(1);
+                }
             }
-        }
 }
 
-static void measure_queries(struct bench *b, int si)
+static void measure_queries(const struct bench *b, const struct query_vm *q, int si)
 {
     double samples[NQPATHS][64];
     int reps = opt_reps < 64 ? opt_reps : 64;
-    for (int l = 0; l < NQLENS; l++) {
-        for (int p = 0; p < NQPATHS; p++)
-            g_sink += run_query(b, p, g_qlen[l], query_count(b, p) / 4);
-        for (int r = 0; r < reps; r++)
-            for (int p = 0; p < NQPATHS; p++) {
-                size_t q = query_count(b, p);
-                int64_t t0 = now_ns();
-                g_sink += run_query(b, p, g_qlen[l], q);
-                samples[p][r] = (double)(now_ns() - t0) / (double)q;
+    for (int k = 0; k < NQKINDS; k++)
+        for (int l = 0; l < NQLENS; l++) {
+            if (k == 1 && q->vm == NULL) {
+                for (int p = 0; p < NQPATHS; p++)
+                    g_qcells[k][l][si][p] = (struct cell){ -1, -1, -1 };
+                continue;
             }
-        for (int p = 0; p < NQPATHS; p++) {
-            qsort(samples[p], (size_t)reps, sizeof(double), cmp_double);
-            g_qcells[l][si][p] = (struct cell){ samples[p][reps / 2], samples[p][0], samples[p][reps - 1] };
+            for (int p = 0; p < NQPATHS; p++)
+                g_sink += run_query(b, q, k, p, g_qlen[l], query_count(b, p) / 4);
+            for (int r = 0; r < reps; r++)
+                for (int p = 0; p < NQPATHS; p++) {
+                    size_t count = query_count(b, p);
+                    int64_t t0 = now_ns();
+                    g_sink += run_query(b, q, k, p, g_qlen[l], count);
+                    samples[p][r] = (double)(now_ns() - t0) / (double)count;
+                }
+            for (int p = 0; p < NQPATHS; p++) {
+                qsort(samples[p], (size_t)reps, sizeof(double), cmp_double);
+                g_qcells[k][l][si][p] = (struct cell){ samples[p][reps / 2], samples[p][0], samples[p][reps - 1] };
+            }
         }
-    }
 }
 
 static void print_queries(void)
 {
-    printf("\n## reverse queries by hva (hvrt_find_slots_by_hva): ns per query, median [min..max]; ratio to c_hva_bsearch\n");
-    for (int l = 0; l < NQLENS; l++) {
-        printf("\nlen %llu KiB\n%-15s", (unsigned long long)(g_qlen[l] >> 10), "path");
-        for (int si = 0; si < opt_nslots; si++)
-            printf(" | %21zu slots", opt_slots[si]);
-        printf("\n");
-        for (int p = 0; p < NQPATHS; p++) {
-            printf("%-15s", g_qpaths[p]);
-            for (int si = 0; si < opt_nslots; si++) {
-                struct cell c = g_qcells[l][si][p];
-                printf(" | %7.1f [%6.0f..%6.0f] %5.2fx", c.med, c.min, c.max, c.med / g_qcells[l][si][1].med);
-            }
+    for (int k = 0; k < NQKINDS; k++) {
+        printf("\n## reverse queries by %s: ns per query, median [min..max]; ratio to %s\n", g_qkind[k],
+               g_qpaths[k][1]);
+        for (int l = 0; l < NQLENS; l++) {
+            printf("\nlen %llu KiB\n%-15s", (unsigned long long)(g_qlen[l] >> 10), "path");
+            for (int si = 0; si < opt_nslots; si++)
+                printf(" | %21zu slots", opt_slots[si]);
             printf("\n");
+            for (int p = 0; p < NQPATHS; p++) {
+                printf("%-15s", g_qpaths[k][p]);
+                for (int si = 0; si < opt_nslots; si++) {
+                    struct cell c = g_qcells[k][l][si][p];
+                    if (c.med < 0)
+                        printf(" | %27s", "n/a (fd limit)");
+                    else
+                        printf(" | %7.1f [%6.0f..%6.0f] %5.2fx", c.med, c.min, c.max, c.med / g_qcells[k][l][si][1].med);
+                }
+                printf("\n");
+            }
         }
     }
 }
@@ -966,8 +1051,12 @@ int main(int argc, char **argv)
             bench_init(&b, opt_slots[si]);
             verify(&b);
             measure(&b, si);
-            verify_queries(&b);
-            measure_queries(&b, si);
+            struct query_vm q;
+            if (!query_vm_init(&q, &b))
+                fprintf(stderr, "  %zu private slots exceed RLIMIT_NOFILE: no private-file queries\n", b.n);
+            verify_queries(&b, &q);
+            measure_queries(&b, &q, si);
+            query_vm_fini(&q);
             bench_fini(&b);
             fprintf(stderr, "  measured %zu slots\n", opt_slots[si]);
         }
