@@ -2,7 +2,7 @@
  * VMM author would write instead, in the same run over the same layout and the same gfns.
  *
  *   ./build.sh bench native [--slots 1,8,64] [--reps 7] [--lookups 2097152] [--conc-secs 1]
- *                           [--conc-slots 64,4096] [--no-conc] [--no-single]
+ *                           [--conc-slots 64,4096] [--no-conc] [--no-single] [--rcu-nap]
  *
  * Single-threaded part: for each slot count, N slots of 2 MiB with seeded gaps of 1..4 × 2 MiB
  * are created in one hvrt VM (hvrt_set_user_memory_regions) and kept in a sorted C array. Two
