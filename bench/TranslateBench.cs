@@ -19,13 +19,13 @@ public enum Pattern
 }
 
 /// <summary>
-/// gfn → slot translation: hvrt (through its export and its core) against what a VMM author
-/// would write instead over a sorted array of slot structs. Every method walks the same
+/// gfn → slot translation: hvrt (its export, its core, the batch call and a registered reader's
+/// calls) against what a VMM author would write instead over a sorted array of slot structs. Every method walks the same
 /// precomputed gfns, <see cref="Lookups"/> per invoke, so results are ns per lookup. Slots are
 /// 2 MiB with gaps (<see cref="SlotLayout"/>), created with hvrt_set_user_memory_regions.
 /// </summary>
 [MemoryDiagnoser]
-[IterationTime(150)] // short iterations keep the 48+ cases of --job short within a few minutes (100 ms gives ~85 ms and warnings)
+[IterationTime(150)] // keeps the 84 cases of --job short near 3 min (100 ms gives ~85 ms iterations and warnings)
 public unsafe class TranslateBench
 {
     /// <summary>Lookups per invoke (OperationsPerInvoke).</summary>
