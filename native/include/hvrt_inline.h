@@ -88,7 +88,7 @@ struct hvrt_vm_layout {
     int32_t reserved;
     uint32_t nr_address_spaces;
     const struct hvrt_snapshot *current[HVRT_MAX_ADDRESS_SPACES];
-    void *reserved2;
+    uint64_t serial;         /* unique per VM in the process */
 };
 
 /* What an hvrt_reader * points to (its first 64 bytes). */
