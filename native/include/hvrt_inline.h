@@ -65,7 +65,8 @@ struct hvrt_index {
     const uint64_t *first2;
     const uint64_t *max_end;
     const struct hvrt_leaf *const *leaves;
-    uint64_t pad[2];
+    const uint64_t *max_end_prefix; /* max(max_end[0..i]) */
+    uint64_t pad;
 };
 
 /* The slot set of one address space, immutable once published (only bit 63 of generation is
