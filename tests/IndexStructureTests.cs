@@ -33,6 +33,7 @@ public sealed unsafe class IndexStructureTests
             Assert.Fail($"{kind}: {top->NrLeaves} leaves for {top->Count} entries");
         }
         IndexKey? previous = null;
+        ulong runningMax = 0;
         for (nuint i = 0; i < top->NrLeaves; i++)
         {
             Leaf* leaf = top->Leaves[i];
@@ -76,6 +77,20 @@ public sealed unsafe class IndexStructureTests
             if (top->MaxEnd[i] != maxEnd)
             {
                 Assert.Fail($"{kind} top MaxEnd {i}: {top->MaxEnd[i]:x}, leaf's {maxEnd:x}");
+            }
+            runningMax = Math.Max(runningMax, maxEnd);
+            if (top->MaxEndPrefix[i] != runningMax)
+            {
+                Assert.Fail($"{kind} top MaxEndPrefix {i}: {top->MaxEndPrefix[i]:x}, running max {runningMax:x}");
+            }
+            // Keys and entries agree on the translation flags the writer precomputed.
+            for (uint j = 0; j < leaf->Count; j++)
+            {
+                SlotEntry* x = Leaf.Entry(leaf, j);
+                if (x->TrFlags != HvrtTranslation.FlagsOf(x->KvmFlags))
+                {
+                    Assert.Fail($"{kind} leaf {i} entry {j}: TrFlags {x->TrFlags:x} for KVM flags {x->KvmFlags:x}");
+                }
             }
         }
         if (entries.Count != (int)top->Count)

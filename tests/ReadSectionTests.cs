@@ -68,6 +68,28 @@ public sealed unsafe class ReadSectionTests
         Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
     }
 
+    /// <summary>The per-thread last hit is keyed by VM serial: alternating VMs, or a new VM at a freed one's address, never see another VM's slot.</summary>
+    [Fact]
+    public void ThreadLastHit_NeverCrossesVms()
+    {
+        for (int round = 0; round < 50; round++)
+        {
+            using var a = new TestVm();
+            using var b = new TestVm();
+            Assert.Equal(0, a.V1(0, 0, 0, 1 << 20, TestVm.Hva));
+            Assert.Equal(0, b.V1(0, 0, 0, 1 << 20, TestVm.Hva + (1ul << 30)));
+            for (ulong gfn = 0; gfn < 256; gfn++)
+            {
+                Assert.Equal(0, a.Translate(gfn, out HvrtTranslation ta));
+                Assert.Equal(0, b.Translate(gfn, out HvrtTranslation tb));
+                Assert.Equal(TestVm.Hva + gfn * 4096, ta.Hva);
+                Assert.Equal(TestVm.Hva + (1ul << 30) + gfn * 4096, tb.Hva);
+            }
+            Assert.Equal(0, a.V1(0, 0, 0, 0)); // delete: the cached entry's snapshot is gone
+            Assert.Equal(E.ENOENT, a.Translate(5, out _));
+        }
+    }
+
     private static void VmHandle_Translate(TestVm vm)
     {
         HvrtTranslation t;

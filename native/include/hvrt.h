@@ -356,9 +356,10 @@ HVRT_STATIC_ASSERT(offsetof(struct hvrt_translation, generation) == 56, "hvrt_tr
  * address spaces; -ENOENT gfn in no slot (out untouched); -ENOMEM only on a thread's first
  * call, if hvrt could not allocate the thread's 64-byte read-section record.
  * Cost: a read section is two plain stores on a per-thread record (userspace-rcu's memb
- * flavor: slot updates pay for it with one membarrier(2) per change), so this call costs the
- * C-to-library transition (~7 ns) plus the search; hvrt_reader_translate saves the record and
- * caches the last hit, hvrt_inline.h saves the transition too.
+ * flavor: slot updates pay for it with one membarrier(2) per change), and the thread's last hit
+ * is checked before a search, so this call costs the C-to-library transition (~7 ns) plus a
+ * range check or a search; hvrt_reader_translate saves the section, hvrt_inline.h the
+ * transition too.
  */
 int hvrt_translate(hvrt_vm *vm, uint32_t as_id, uint64_t gfn, struct hvrt_translation *out);
 

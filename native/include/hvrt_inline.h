@@ -29,6 +29,7 @@ extern "C" {
 #endif
 
 #define HVRT_LEAF_CAP 64
+#define HVRT_MAX_ADDRESS_SPACES 2 /* the layout has room for two (x86 KVM: normal and SMM) */
 
 /* One slot, 64 bytes; the same record sits in every index of a snapshot. */
 struct hvrt_slot_entry {
@@ -39,7 +40,7 @@ struct hvrt_slot_entry {
     int32_t private_fd;     /* hvrt's duplicate, or -1 */
     uint32_t kvm_flags;     /* KVM_MEM_* */
     uint32_t slot;          /* as_id << 16 | id */
-    uint32_t reserved;
+    uint32_t tr_flags;      /* the slot's HVRT_TR_* flags, as hvrt_translation.flags reports them */
     uint64_t file_dev;      /* st_dev, st_ino of the private file; 0 without one */
     uint64_t file_ino;
 };
@@ -64,7 +65,8 @@ struct hvrt_index {
     const uint64_t *first2;
     const uint64_t *max_end;
     const struct hvrt_leaf *const *leaves;
-    uint64_t pad[2];
+    const uint64_t *max_end_prefix; /* max(max_end[0..i]) */
+    uint64_t pad;
 };
 
 /* The slot set of one address space, immutable once published (only bit 63 of generation is
@@ -86,8 +88,8 @@ struct hvrt_vm_layout {
     uint64_t managed;
     int32_t reserved;
     uint32_t nr_address_spaces;
-    const struct hvrt_snapshot *current[2];
-    void *reserved2;
+    const struct hvrt_snapshot *current[HVRT_MAX_ADDRESS_SPACES];
+    uint64_t serial;         /* unique per VM in the process */
 };
 
 /* What an hvrt_reader * points to (its first 64 bytes). */
@@ -100,7 +102,7 @@ struct hvrt_reader_layout {
     const struct hvrt_vm_layout *vm;
     uint64_t ctr;            /* 0 = offline */
     const void *next;        /* the VM's list of readers */
-    struct hvrt_reader_cache cache[2];
+    struct hvrt_reader_cache cache[HVRT_MAX_ADDRESS_SPACES];
 };
 
 HVRT_STATIC_ASSERT(sizeof(struct hvrt_slot_entry) == 64, "hvrt_slot_entry size");
@@ -148,13 +150,13 @@ static inline void hvrt_translation_fill(const struct hvrt_slot_entry *e, uint64
                                          struct hvrt_translation *out)
 {
     uint64_t offset = gfn - e->base_gfn;
-    uint32_t f = e->kvm_flags;
+    uint32_t f = e->tr_flags;
     out->slot = e->slot;
-    out->flags = ((f & 2) ? HVRT_TR_READONLY : 0) | ((f & 1) ? HVRT_TR_LOG_DIRTY : 0) | ((f & 4) ? HVRT_TR_HAS_PRIVATE : 0);
+    out->flags = f;
     out->base_gfn = e->base_gfn;
     out->npages = e->npages;
     out->hva = e->hva + (offset << 12);
-    out->private_pgoff = (f & 4) ? e->private_pgoff + offset : 0;
+    out->private_pgoff = (e->private_pgoff + offset) & (0 - (uint64_t)((f >> 3) & 1)); /* 0 without HAS_PRIVATE */
     out->private_fd = e->private_fd;
     out->result = 0;
     out->run_pages = e->npages - offset;
@@ -162,32 +164,57 @@ static inline void hvrt_translation_fill(const struct hvrt_slot_entry *e, uint64
 }
 
 /*
- * hvrt_reader_translate() without the call: the reader must be registered, online and owned
- * by this thread; reader and out must be valid. Returns 0, -EINVAL (as_id out of range) or
- * -ENOENT (gfn in no slot). The last-hit cache is checked against the snapshot's generation
- * before its entry is touched: generations are never reused, so a matching one proves the
- * entry belongs to the live snapshot.
+ * The cheapest lookup: the slot entry holding gfn, or NULL (gfn in no slot, or as_id not below
+ * the VM's number of address spaces). Nothing is filled in; the VMM reads what it needs, e.g.
+ * hvrt_slot_hva(e, gfn). Same preconditions as hvrt_reader_translate_inline: reader registered,
+ * online and owned by this thread. The entry stays valid, and its fields unchanged, until the
+ * reader's next quiescent state, offline or unregister. The last-hit cache is checked against
+ * the snapshot's generation before its entry is touched: generations are never reused, so a
+ * matching one proves the entry belongs to the live snapshot.
  */
-static inline int hvrt_reader_translate_inline(hvrt_reader *reader, uint32_t as_id, uint64_t gfn,
-                                               struct hvrt_translation *out)
+static inline const struct hvrt_slot_entry *hvrt_reader_lookup_inline(hvrt_reader *reader, uint32_t as_id,
+                                                                      uint64_t gfn)
 {
     struct hvrt_reader_layout *r = (struct hvrt_reader_layout *)reader;
     const struct hvrt_vm_layout *vm = r->vm;
-    if (as_id >= vm->nr_address_spaces)
-        return -22; /* -EINVAL */
+    if (as_id >= HVRT_MAX_ADDRESS_SPACES || as_id >= vm->nr_address_spaces)
+        return NULL;
     /* Pairs with the release exchange that publishes a snapshot (VmHandle.Publish). */
     const struct hvrt_snapshot *s = __atomic_load_n(&vm->current[as_id], __ATOMIC_ACQUIRE);
     uint64_t generation = __atomic_load_n(&s->generation, __ATOMIC_RELAXED);
     struct hvrt_reader_cache *c = &r->cache[as_id];
     const struct hvrt_slot_entry *e = c->entry;
-    if (c->generation != generation || gfn - e->base_gfn >= e->npages) {
-        e = hvrt_snapshot_find(s, gfn);
-        if (e == NULL)
-            return -2; /* -ENOENT */
+    if (c->generation == generation && gfn - e->base_gfn < e->npages)
+        return e;
+    e = hvrt_snapshot_find(s, gfn);
+    if (e != NULL) {
         c->generation = generation;
         c->entry = e;
     }
-    hvrt_translation_fill(e, gfn, generation, out);
+    return e;
+}
+
+/* The host address of gfn inside entry e (which must hold it). */
+static inline uint64_t hvrt_slot_hva(const struct hvrt_slot_entry *e, uint64_t gfn)
+{
+    return e->hva + ((gfn - e->base_gfn) << 12);
+}
+
+/*
+ * hvrt_reader_translate() without the call: the same answer in the same struct. Returns 0,
+ * -EINVAL (as_id out of range) or -ENOENT (gfn in no slot). Preconditions as above.
+ */
+static inline int hvrt_reader_translate_inline(hvrt_reader *reader, uint32_t as_id, uint64_t gfn,
+                                               struct hvrt_translation *out)
+{
+    struct hvrt_reader_layout *r = (struct hvrt_reader_layout *)reader;
+    if (as_id >= HVRT_MAX_ADDRESS_SPACES || as_id >= r->vm->nr_address_spaces)
+        return -22; /* -EINVAL */
+    const struct hvrt_slot_entry *e = hvrt_reader_lookup_inline(reader, as_id, gfn);
+    if (e == NULL)
+        return -2; /* -ENOENT */
+    /* A hit leaves the cache holding e and the generation of the snapshot it came from. */
+    hvrt_translation_fill(e, gfn, r->cache[as_id].generation, out);
     return 0;
 }
 

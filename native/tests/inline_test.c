@@ -1,5 +1,5 @@
 /* hvrt_inline.h: hvrt_reader_translate_inline gives exactly what hvrt_reader_translate and
- * hvrt_translate give, on random layouts in both address spaces, for random and sequential
+ * hvrt_translate give (and hvrt_reader_lookup_inline the same slot), on random layouts in both address spaces, for random and sequential
  * gfns (hits, misses, slot edges), across moves, deletes and flag changes that must
  * invalidate the reader's last-hit cache; the layout macros agree with the library; a snapshot
  * being replaced shows KVM's update-in-progress bit to a reader that still holds it. */
@@ -45,6 +45,11 @@ static int compare_many(hvrt_vm *vm, hvrt_reader *r, uint64_t *rng, int n)
         int rb = hvrt_reader_translate(r, as_id, gfn, &b);
         int rc = hvrt_translate(vm, as_id, gfn, &c);
         hits += ra == 0;
+        const struct hvrt_slot_entry *e = hvrt_reader_lookup_inline(r, as_id, gfn);
+        if ((e != NULL) != (ra == 0) ||
+            (e && (e->slot != a.slot || hvrt_slot_hva(e, gfn) != a.hva || e->tr_flags != a.flags ||
+                   e->base_gfn != a.base_gfn || e->npages != a.npages || e->private_fd != a.private_fd)))
+            wrong++;
         if (!same(ra, &a, rb, &b) || !same(ra, &a, rc, &c)) {
             if (wrong++ < 3)
                 fprintf(stderr, "  as %u gfn 0x%llx: inline %d slot %u hva 0x%llx, reader %d slot %u hva 0x%llx, vm %d\n",
@@ -89,6 +94,7 @@ static void test_inline_equals_exports(void)
     CHECK_RC(wrong, 0);
     CHECK(hits > 20000); /* most lookups hit a slot: the comparison covered real answers */
     CHECK_RC(hvrt_reader_translate_inline(r, 2, 0, &(struct hvrt_translation){ 0 }), -EINVAL);
+    CHECK(hvrt_reader_lookup_inline(r, 2, 0) == NULL);
     CHECK_RC(hvrt_reader_unregister(r), 0);
     hvrt_vm_destroy(vm);
 }

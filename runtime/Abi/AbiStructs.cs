@@ -52,6 +52,12 @@ public struct HvrtTranslation
     public const uint FlagReadonly = 0x2;
     public const uint FlagLogDirty = 0x4;
     public const uint FlagHasPrivate = 0x8;
+
+    /// <summary>The flags a translation reports for a slot with these KVM_MEM_* flags.</summary>
+    public static uint FlagsOf(uint kvmFlags)
+        => ((kvmFlags & 2) != 0 ? FlagReadonly : 0)
+         | ((kvmFlags & 1) != 0 ? FlagLogDirty : 0)
+         | ((kvmFlags & 4) != 0 ? FlagHasPrivate : 0);
 }
 
 /// <summary>struct hvrt_vm_config, 64 bytes; starts with its own size so it can grow.</summary>

@@ -35,9 +35,11 @@ internal static unsafe class ExportsBatch
         {
             return -Errno.ENOMEM;
         }
-        SlotEntry* hint = null;
         Snapshot* s = VmHandle.Load(vm, asId);
-        int hits = Lookup.Batch(s, Snapshot.GenerationOf(s), gfns, n, output, ref hint);
+        ulong generation = Snapshot.GenerationOf(s);
+        SlotEntry* hint = ExportsSlots.LastHit(section, vm, asId, generation);
+        int hits = Lookup.Batch(s, generation, gfns, n, output, ref hint);
+        ExportsSlots.RememberHit(section, vm, asId, generation, hint);
         ReadSection.Exit(section);
         return hits;
     }

@@ -92,14 +92,33 @@ internal static unsafe class ExportsSlots
             return -Errno.ENOMEM;
         }
         Snapshot* s = VmHandle.Load(vm, asId);
-        SlotEntry* entry = Snapshot.Find(s, gfn);
+        ulong generation = Snapshot.GenerationOf(s);
+        SlotEntry* hint = LastHit(section, vm, asId, generation);
+        SlotEntry* entry = Lookup.Find(s, gfn, ref hint);
+        RememberHit(section, vm, asId, generation, hint);
         if (entry != null)
         {
-            Snapshot.Fill(entry, gfn, Snapshot.GenerationOf(s), result);
-            result->Result = 0;
+            Snapshot.Fill(entry, gfn, generation, result);
         }
         ReadSection.Exit(section);
         return entry != null ? 0 : -Errno.ENOENT;
+    }
+
+    /// <summary>This thread's last hit if it lies in the snapshot of (vm, asId) with this generation, else null.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static SlotEntry* LastHit(ReadSection.ThreadRecord* section, VmHandle* vm, uint asId, ulong generation)
+    {
+        ReadSection.ThreadHit* hit = &section->Hit;
+        return hit->VmSerial == vm->Serial && hit->AsId == asId && hit->Generation == generation ? hit->Entry : null;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void RememberHit(ReadSection.ThreadRecord* section, VmHandle* vm, uint asId, ulong generation, SlotEntry* entry)
+    {
+        if (entry != null)
+        {
+            section->Hit = new ReadSection.ThreadHit { VmSerial = vm->Serial, Generation = generation, Entry = entry, AsId = asId };
+        }
     }
 
     /// <summary>The VM is checked before the request pointer (-EBADF before -EFAULT), as an ioctl checks its fd first.</summary>

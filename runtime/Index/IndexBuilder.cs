@@ -61,6 +61,9 @@ internal sealed unsafe class IndexBuilder
         public IndexKey FirstAt(int i) => _b._refs[i].First;
 
         public ulong MaxEndAt(int i) => _b._refs[i].MaxEnd;
+
+        /// <summary>The working copy keeps no running max: start at the first leaf.</summary>
+        public int FirstReaching(ulong start) => 0;
     }
 
     /// <summary>Starts from the published top of this index (or from empty).</summary>
@@ -188,9 +191,12 @@ internal sealed unsafe class IndexBuilder
     {
         top->NrLeaves = (uint)_n;
         top->Count = _count;
+        ulong prefix = 0;
         for (int i = 0; i < _n; i++)
         {
             ref LeafRef r = ref _refs[i];
+            prefix = Math.Max(prefix, r.MaxEnd);
+            top->MaxEndPrefix[i] = prefix;
             top->First0[i] = r.First.K0;
             top->First1[i] = r.First.K1;
             top->First2[i] = r.First.K2;

@@ -4,7 +4,7 @@ namespace Hvrt.Index;
 
 /// <summary>
 /// The top of one index inside a snapshot: for each leaf, in key order, its first key (three
-/// components), its max end and the leaf pointer. The arrays live in the snapshot's block and are
+/// components), its max end, the leaf pointer and the running max of the max ends. The arrays live in the snapshot's block and are
 /// rebuilt with every change (a few KB at 32K slots); the leaves are shared. Frozen layout
 /// (struct hvrt_index in hvrt_inline.h).
 /// </summary>
@@ -21,7 +21,13 @@ internal unsafe struct IndexTop
     public ulong* MaxEnd;
     public Leaf** Leaves;
 
-    public static nuint ArrayBytes(int nrLeaves) => (nuint)nrLeaves * 40;
+    /// <summary>
+    /// MaxEndPrefix[i] = max(MaxEnd[0..i]): rises with i, so a binary search finds the first leaf
+    /// that can reach past a query's start, and an interval query skips every leaf before it.
+    /// </summary>
+    public ulong* MaxEndPrefix;
+
+    public static nuint ArrayBytes(int nrLeaves) => (nuint)nrLeaves * 48;
 
     public readonly IndexKey FirstKey(nuint i) => new(First0[i], First1[i], First2[i]);
 
@@ -34,6 +40,7 @@ internal unsafe struct IndexTop
         First2 = First1 + n;
         MaxEnd = First2 + n;
         Leaves = (Leaf**)(MaxEnd + n);
-        cursor = (byte*)(Leaves + n);
+        MaxEndPrefix = (ulong*)(Leaves + n);
+        cursor = (byte*)(MaxEndPrefix + n);
     }
 }

@@ -14,6 +14,9 @@ internal unsafe interface ILeafSeq
     IndexKey FirstAt(int i);
 
     ulong MaxEndAt(int i);
+
+    /// <summary>A leaf index before which no leaf has an entry ending after <paramref name="start"/> (0 is always right).</summary>
+    int FirstReaching(ulong start);
 }
 
 internal readonly unsafe struct TopSeq : ILeafSeq
@@ -29,4 +32,23 @@ internal readonly unsafe struct TopSeq : ILeafSeq
     public IndexKey FirstAt(int i) => _top->FirstKey((nuint)i);
 
     public ulong MaxEndAt(int i) => _top->MaxEnd[i];
+
+    public int FirstReaching(ulong start)
+    {
+        // The first i with MaxEndPrefix[i] > start: every leaf before it ends at or before start.
+        int lo = 0, hi = Count;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (_top->MaxEndPrefix[mid] <= start)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+        return lo;
+    }
 }

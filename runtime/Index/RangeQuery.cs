@@ -18,8 +18,10 @@ internal static unsafe class RangeQuery
         where TSink : IEntrySink
     {
         // Leaves are in order of their first hva; a leaf whose max end is <= start holds nothing
-        // that reaches the range (host ranges may overlap, so no binary search can skip ahead).
-        for (int i = 0; i < seq.Count && seq.FirstAt(i).K0 < end; i++)
+        // that reaches the range. Host ranges may overlap, so the leaves to look at are not one
+        // run found by the first keys alone; the running max of the max ends skips the prefix
+        // that cannot reach start, and each leaf's own max end skips the rest.
+        for (int i = seq.FirstReaching(start); i < seq.Count && seq.FirstAt(i).K0 < end; i++)
         {
             if (seq.MaxEndAt(i) <= start)
             {

@@ -18,7 +18,9 @@ internal struct SlotEntry
 
     /// <summary>as_id &lt;&lt; 16 | id, as KVM numbers slots.</summary>
     public uint Slot;
-    public uint Reserved;
+
+    /// <summary>hvrt_translation.flags of the slot (HVRT_TR_*), computed once by the writer so a lookup copies it.</summary>
+    public uint TrFlags;
 
     /// <summary>Identity of the private file (st_dev, st_ino), 0 without one; keys the private index.</summary>
     public ulong FileDev;

@@ -110,15 +110,15 @@ internal unsafe struct Snapshot
     public static void Fill(SlotEntry* e, ulong gfn, ulong generation, HvrtTranslation* t)
     {
         ulong offset = gfn - e->BaseGfn;
-        uint f = e->KvmFlags;
+        uint f = e->TrFlags;
         t->Slot = e->Slot;
-        t->Flags = ((f & 2) != 0 ? HvrtTranslation.FlagReadonly : 0)
-                 | ((f & 1) != 0 ? HvrtTranslation.FlagLogDirty : 0)
-                 | ((f & 4) != 0 ? HvrtTranslation.FlagHasPrivate : 0);
+        t->Flags = f;
         t->BaseGfn = e->BaseGfn;
         t->NPages = e->NPages;
         t->Hva = e->Hva + (offset << 12);
-        t->PrivatePgoff = (f & 4) != 0 ? e->PrivatePgoff + offset : 0;
+        // Branch-free: the page inside the private file, or 0 without one (RyuJIT keeps ternaries
+        // in loops as branches, and Fill is inlined into the batch loop).
+        t->PrivatePgoff = (e->PrivatePgoff + offset) & (0 - (ulong)((f >> 3) & 1));
         t->PrivateFd = e->PrivateFd;
         t->Result = 0;
         t->RunPages = e->NPages - offset;

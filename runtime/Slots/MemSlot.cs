@@ -1,3 +1,4 @@
+using Hvrt.Abi;
 using Hvrt.Index;
 
 namespace Hvrt.Slots;
@@ -37,6 +38,7 @@ internal sealed class MemSlot
         PrivateFd = PrivateFd,
         KvmFlags = Flags,
         Slot = KvmSlot,
+        TrFlags = HvrtTranslation.FlagsOf(Flags),
         FileDev = PrivateFile.Dev,
         FileIno = PrivateFile.Ino,
     };

@@ -18,6 +18,7 @@ namespace Hvrt.Slots;
 /// </summary>
 internal sealed unsafe partial class Vm
 {
+    private static long s_serials;
     private readonly Lock _lock = new();
     private readonly SlotSet[] _sets;
     private readonly SnapshotBuilder[] _builders;
@@ -54,6 +55,7 @@ internal sealed unsafe partial class Vm
         }
         var vm = new Vm(rules, handle);
         handle->NrAddressSpaces = rules.NrAddressSpaces;
+        handle->Serial = (ulong)Interlocked.Increment(ref s_serials);
         for (uint i = 0; i < rules.NrAddressSpaces; i++)
         {
             Snapshot* empty = Snapshot.Alloc(0, 0, 0);

@@ -26,7 +26,8 @@ internal unsafe struct VmHandle
     public uint NrAddressSpaces;
     public Snapshot* Current0;
     public Snapshot* Current1;
-    public nint Reserved2;
+    /// <summary>Unique per VM in this process (never reused), so per-thread caches can key on it safely.</summary>
+    public ulong Serial;
 
     /// <summary>Grace-period counter of registered readers (GracePeriod); 0 until the first registration.</summary>
     public ulong GpCounter;

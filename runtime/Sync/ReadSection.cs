@@ -36,6 +36,24 @@ internal static unsafe class ReadSection
         public uint Depth;
         public int InUse;
         public ThreadRecord* Next;
+
+        /// <summary>This thread's last hit of hvrt_translate (see <see cref="ThreadHit"/>).</summary>
+        public ThreadHit Hit;
+    }
+
+    /// <summary>
+    /// The last slot entry an unregistered translation on this thread found, keyed by VM serial,
+    /// address space and snapshot generation. Used only inside a read section and only if the
+    /// current snapshot of that VM and address space has that generation: serials and generations
+    /// are never reused, so a match proves the entry belongs to the snapshot the section protects.
+    /// </summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct ThreadHit
+    {
+        public ulong VmSerial;
+        public ulong Generation;
+        public Index.SlotEntry* Entry;
+        public uint AsId;
     }
 
     private static readonly Lock s_attach = new();
