@@ -306,6 +306,36 @@ static uint64_t run_export(struct bench *b, const uint64_t *gfns)
     return sum;
 }
 
+/* The same search returning only the host address (no 64-byte fill): the like-for-like
+ * baseline of reader_lookup. */
+static uint64_t run_c_bsearch_hva(struct bench *b, const uint64_t *gfns)
+{
+    const struct cslot *slots = b->slots;
+    size_t n = b->n;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < opt_lookups; i++) {
+        uint64_t gfn = gfns[i & STREAM_MASK];
+        const struct cslot *s = c_bsearch(slots, n, gfn);
+        if (s != NULL)
+            sum += s->hva + ((gfn - s->base_gfn) << 12);
+    }
+    return sum;
+}
+
+/* hvrt_reader_lookup_inline + hvrt_slot_hva: the entry and the host address, nothing filled. */
+static uint64_t run_reader_lookup(struct bench *b, const uint64_t *gfns)
+{
+    hvrt_reader *r = b->reader;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < opt_lookups; i++) {
+        uint64_t gfn = gfns[i & STREAM_MASK];
+        const struct hvrt_slot_entry *e = hvrt_reader_lookup_inline(r, 0, gfn);
+        if (e != NULL)
+            sum += hvrt_slot_hva(e, gfn);
+    }
+    return sum;
+}
+
 /* hvrt_inline.h's reader lookup: last-hit check, then search (no call into the library). */
 static uint64_t run_reader_inline(struct bench *b, const uint64_t *gfns)
 {
@@ -374,8 +404,10 @@ struct path {
 static const struct path g_paths[] = {
     { "c_bsearch", run_c_bsearch },
     { "c_bsearch_lru", run_c_bsearch_lru },
+    { "c_bsearch_hva", run_c_bsearch_hva },
     { "inline_find", run_inline_find },
     { "reader_inline", run_reader_inline },
+    { "reader_lookup", run_reader_lookup },
     { "export", run_export },
     { "reader_export", run_reader_export },
     { "batch64", run_batch64 },
@@ -406,6 +438,8 @@ static void verify(struct bench *b)
             int ri = hvrt_reader_translate_inline(b->reader, 0, gfn, &ti2);
             int nb = hvrt_translate_batch(b->vm, 0, &gfn, 1, &tb);
             int nrb = hvrt_reader_translate_batch(b->reader, 0, &gfn, 1, &trb);
+            const struct hvrt_slot_entry *le = hvrt_reader_lookup_inline(b->reader, 0, gfn);
+            ok = ok && (le == NULL) == (s == NULL) && (le == NULL || hvrt_slot_hva(le, gfn) == te.hva);
             ok = ok && rr == (s ? 0 : -ENOENT) && ri == rr && nb == (s != NULL) && nrb == nb &&
                  tb.result == (s ? 0 : -ENOENT) && trb.result == tb.result;
             if (ok && s != NULL)
@@ -942,11 +976,12 @@ static void print_conc(void)
 /* ---- targets ---------------------------------------------------------------------------- */
 
 /* One target: every cell of `path` over the given slot counts (all when max_slots is 0) and
- * both patterns must satisfy ratio <= limit (or, with add_ns, med <= c_bsearch + add_ns). */
-static void target_ratio(const char *label, const char *path, size_t min_slots, size_t max_slots, double limit,
-                         double add_ns)
+ * both patterns must satisfy ratio <= limit (or, with add_ns, med <= base + add_ns), against
+ * base_path of the same run. */
+static void target_ratio(const char *label, const char *path, const char *base_path, size_t min_slots,
+                         size_t max_slots, double limit, double add_ns)
 {
-    int p = path_index(path);
+    int p = path_index(path), bp = path_index(base_path);
     if (p < 0) {
         printf("target %-44s: not measured (%s has not landed)\n", label, path);
         return;
@@ -958,7 +993,7 @@ static void target_ratio(const char *label, const char *path, size_t min_slots, 
         for (int si = 0; si < opt_nslots; si++) {
             if (opt_slots[si] < min_slots || (max_slots && opt_slots[si] > max_slots))
                 continue;
-            double v = g_cells[k][si][p].med, base = g_cells[k][si][0].med;
+            double v = g_cells[k][si][p].med, base = g_cells[k][si][bp].med;
             double score = add_ns > 0 ? v - base : v / base;
             bool ok = add_ns > 0 ? score <= add_ns : score <= limit;
             any = true;
@@ -980,22 +1015,29 @@ static void print_targets(void)
 {
     printf("\n## targets (issue \"Lock-free translation at scale\"); cells are random and sequential\n");
     if (opt_single) {
-        const char *inl = path_index("reader_inline") >= 0 ? "reader_inline" : "inline_find";
-        target_ratio("inline <= 1.0x c_bsearch, 1..64 slots", inl, 1, 64, 1.0, 0);
-        target_ratio("inline <= 0.5x c_bsearch at 4096 slots", inl, 4096, 4096, 0.5, 0);
-        target_ratio("export <= c_bsearch + 8 ns", "export", 0, 0, 0, 8.0);
-        target_ratio("reader_export <= c_bsearch + 8 ns", "reader_export", 0, 0, 0, 8.0);
-        target_ratio("batch64 <= 1.0x c_bsearch per gfn", "batch64", 0, 0, 1.0, 0);
-        int p = path_index(inl);
-        bool met = true;
-        double worst = 0;
-        for (int si = 0; si < opt_nslots; si++) {
-            double v = g_cells[1][si][p].med;
-            met &= v <= 1.5;
-            worst = v > worst ? v : worst;
+        /* The issue's inline path fills a translation; reader_lookup (the entry and its hva, no
+         * fill) is judged against the C search that also returns only the hva. */
+        target_ratio("inline <= 1.0x c_bsearch, 1..64 slots", "reader_inline", "c_bsearch", 1, 64, 1.0, 0);
+        target_ratio("inline <= 0.5x c_bsearch at 4096 slots", "reader_inline", "c_bsearch", 4096, 4096, 0.5, 0);
+        target_ratio("lookup <= 1.0x c_bsearch_hva, 1..64 slots", "reader_lookup", "c_bsearch_hva", 1, 64, 1.0, 0);
+        target_ratio("lookup <= 0.5x c_bsearch_hva at 4096 slots", "reader_lookup", "c_bsearch_hva", 4096, 4096, 0.5, 0);
+        target_ratio("export <= c_bsearch + 8 ns", "export", "c_bsearch", 0, 0, 0, 8.0);
+        target_ratio("reader_export <= c_bsearch + 8 ns", "reader_export", "c_bsearch", 0, 0, 0, 8.0);
+        target_ratio("batch64 <= 1.0x c_bsearch per gfn", "batch64", "c_bsearch", 0, 0, 1.0, 0);
+        static const char *const seq_paths[] = { "reader_inline", "reader_lookup" };
+        for (int q = 0; q < 2; q++) {
+            int p = path_index(seq_paths[q]);
+            bool met = true;
+            double worst = 0;
+            for (int si = 0; si < opt_nslots; si++) {
+                double v = g_cells[1][si][p].med;
+                met &= v <= 1.5;
+                worst = v > worst ? v : worst;
+            }
+            char label[64];
+            snprintf(label, sizeof label, "sequential %s <= 1.5 ns", seq_paths[q]);
+            printf("target %-44s: %s (worst %.2f ns)\n", label, met ? "MET" : "NOT MET", worst);
         }
-        printf("target %-44s: %s (worst %.2f ns, %s)\n", "sequential inline <= 1.5 ns", met ? "MET" : "NOT MET", worst,
-               inl);
     }
     if (!opt_conc)
         return;
