@@ -13,7 +13,8 @@
  * min and max of the repetitions, and the ratio of medians to c_bsearch of the same run.
  * Every path fills the same 64-byte struct hvrt_translation into a small ring the loop reads
  * back, so no path gets its stores optimised away. Paths: c_bsearch (baseline), c_bsearch_lru,
- * inline_find (hvrt_inline.h search without a reader), reader_inline, export (hvrt_translate),
+ * c_bsearch_hva and reader_lookup (host address only, no fill), inline_find (hvrt_inline.h
+ * search without a reader), reader_inline, export (hvrt_translate),
  * reader_export, batch64 and reader_batch64 (64 gfns a call). Then reverse queries by host
  * address and by private-file page (hvrt_find_slots_by_hva / _by_private against a scan and a
  * binary search, reverse_query.h).
