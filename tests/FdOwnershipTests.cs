@@ -1,4 +1,5 @@
 using System.IO;
+using Hvrt.Abi;
 using Hvrt.Tests.Support;
 using Xunit;
 
@@ -30,6 +31,42 @@ public unsafe class FdOwnershipTests
             Assert.Equal(0, vm.V1(0, 0, 0, 0));
             Assert.False(Ffi.FdOpen(t.PrivateFd), "deleting the slot closes hvrt's duplicate");
             Assert.Equal(baseline + 1, OpenFds()); // slot 1's duplicate, until the VM goes
+        }
+        Assert.Equal(baseline, OpenFds());
+    }
+
+    /// <summary>Slots carved from one file share one duplicate, closed with the file's last slot.</summary>
+    [Fact]
+    public void OneDuplicatePerFile_ClosedWithItsLastSlot()
+    {
+        int baseline = OpenFds();
+        using (var vm = new TestVm())
+        {
+            int fd = Ffi.Memfd(64 << 12);
+            int again = Ffi.fcntl(fd, 1030 /* F_DUPFD_CLOEXEC */, 0); // another fd, same file
+            for (uint i = 0; i < 64; i++)
+            {
+                Assert.Equal(0, vm.Ext(i, 4, (ulong)i << 21, 4096, offset: (ulong)i << 12, fd: i % 2 == 0 ? fd : again));
+            }
+            Ffi.close(fd);
+            Ffi.close(again);
+            Assert.Equal(baseline + 1, OpenFds());
+            Assert.Equal(0, vm.Translate(0, out HvrtTranslation t0));
+            Assert.Equal(0, vm.Translate(1ul << 9, out HvrtTranslation t1));
+            Assert.Equal(t0.PrivateFd, t1.PrivateFd);
+            for (uint i = 0; i < 63; i++)
+            {
+                Assert.Equal(0, vm.V1(i, 0, 0, 0));
+            }
+            Assert.True(Ffi.FdOpen(t0.PrivateFd), "slot 63 still uses the file");
+            Assert.Equal(0, vm.V1(63, 0, 0, 0));
+            Assert.False(Ffi.FdOpen(t0.PrivateFd), "the file's last slot is gone: its duplicate is closed");
+            Assert.Equal(baseline, OpenFds());
+            // Binding the file again (a new fd of a new memfd) works and takes one duplicate again.
+            int next = Ffi.Memfd(4096);
+            Assert.Equal(0, vm.Ext(5, 4, 0, 4096, fd: next));
+            Ffi.close(next);
+            Assert.Equal(baseline + 1, OpenFds());
         }
         Assert.Equal(baseline, OpenFds());
     }

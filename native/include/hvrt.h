@@ -262,8 +262,10 @@ void hvrt_vm_destroy(hvrt_vm *vm);
  *   -ENOMEM, -EMFILE (hvrt could not duplicate the fd).
  * A move takes the request's flags too (LOG_DIRTY_PAGES may change with it). Identical
  * requests to an existing non-private slot return 0 and change nothing. pad1/pad2 are ignored,
- * as KVM ignores them. On a private slot hvrt keeps its own duplicate of guest_memfd (closed
- * when the slot is deleted or the VM destroyed): the caller may close its fd at any time.
+ * as KVM ignores them. On a private slot hvrt keeps its own duplicate of guest_memfd, one per
+ * file (st_dev, st_ino) per VM, shared by all slots bound to that file and closed when the
+ * last of them is deleted (after the grace period) or the VM destroyed: the caller may close
+ * its fd at any time, and thousands of slots carved from one file cost one fd.
  * On any error nothing changes.
  */
 int hvrt_set_user_memory_region2(hvrt_vm *vm, const struct kvm_userspace_memory_region2 *r);
@@ -317,8 +319,9 @@ struct hvrt_translation {
     uint64_t npages;        /* the slot's size in pages */
     uint64_t hva;           /* userspace_addr + (gfn - base_gfn) * 4096 */
     uint64_t private_pgoff; /* page index of gfn inside private_fd (valid with HAS_PRIVATE, else 0) */
-    int32_t private_fd;     /* hvrt's duplicate of the slot's private fd, valid until the slot is
-                               deleted (do not close it); -1 when the slot has no private backing */
+    int32_t private_fd;     /* hvrt's duplicate of the slot's private file (one per file, shared by
+                               its slots), valid at least until the slot is deleted (do not close
+                               it); -1 when the slot has no private backing */
     int32_t result;         /* 0 for a hit; -ENOENT (HVRT_ENOENT) for a gfn in no slot, which
                                only the batch calls report this way (every other field is then 0
                                except generation, the slot set's that was searched) */

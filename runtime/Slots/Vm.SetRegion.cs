@@ -192,10 +192,10 @@ internal sealed unsafe partial class Vm
         int dup = -1;
         if (isPrivate)
         {
-            dup = Libc.DupCloexec((int)mem.GuestMemfd);
+            dup = _privateFiles.Acquire((file.Dev, file.Ino), (int)mem.GuestMemfd);
             if (dup < 0)
             {
-                return dup == -Errno.EMFILE ? -Errno.EMFILE : -Errno.ENOMEM;
+                return dup;
             }
         }
         var slot = new MemSlot
@@ -224,10 +224,11 @@ internal sealed unsafe partial class Vm
         }
         _sets[old.AsId].Remove(old);
         next.Remove(old.ToEntry());
-        // Closed by Commit, after the grace period: no reader can still report this fd.
-        if (old.PrivateFd >= 0)
+        // The file's last slot: its duplicate is closed by Commit, after the grace period, when
+        // no reader can still report it.
+        if (old.HasPrivate && _privateFiles.Release(old.PrivateFile) is int fd and >= 0)
         {
-            _fdsToClose.Add(old.PrivateFd);
+            _fdsToClose.Add(fd);
         }
         return 0;
     }

@@ -23,6 +23,7 @@ internal sealed unsafe partial class Vm
     private readonly SlotSet[] _sets;
     private readonly SnapshotBuilder[] _builders;
     private readonly ulong[] _generations;
+    private readonly PrivateFiles _privateFiles = new();
     private readonly List<int> _fdsToClose = new();
     private VmHandle* _handle;
 
@@ -82,16 +83,7 @@ internal sealed unsafe partial class Vm
     {
         lock (_lock)
         {
-            foreach (SlotSet set in _sets)
-            {
-                foreach (MemSlot s in set.ByGfn)
-                {
-                    if (s.PrivateFd >= 0)
-                    {
-                        Libc.Close(s.PrivateFd);
-                    }
-                }
-            }
+            _privateFiles.CloseAll();
             _handle->Magic = 0;
             GCHandle.FromIntPtr(_handle->Managed).Free();
             FreeNative();
