@@ -97,17 +97,13 @@ internal static unsafe class ExportsReader
     public static int Translate(ReaderRecord* r, uint asId, ulong gfn, HvrtTranslation* result)
     {
         int e = CheckReader(r);
+        if (e == 0)
+        {
+            e = ExportsSlots.CheckTranslation(r->Vm, asId, result);
+        }
         if (e != 0)
         {
             return e;
-        }
-        if (result == null)
-        {
-            return -Errno.EFAULT;
-        }
-        if (asId >= r->Vm->NrAddressSpaces)
-        {
-            return -Errno.EINVAL;
         }
         if (r->Ctr == 0)
         {

@@ -68,19 +68,22 @@ internal static unsafe class ExportsSlots
     public static int Translate(VmHandle* vm, uint asId, ulong gfn, HvrtTranslation* result)
     {
         int e = CheckVm(vm);
-        if (e != 0)
+        if (e == 0)
         {
-            return e;
+            e = CheckTranslation(vm, asId, result);
         }
+        return e != 0 ? e : TranslateCore(vm, asId, gfn, result);
+    }
+
+    /// <summary>After the handle check, the arguments of a single translation: out NULL → -EFAULT, as_id out of range → -EINVAL.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int CheckTranslation(VmHandle* vm, uint asId, HvrtTranslation* result)
+    {
         if (result == null)
         {
             return -Errno.EFAULT;
         }
-        if (asId >= vm->NrAddressSpaces)
-        {
-            return -Errno.EINVAL;
-        }
-        return TranslateCore(vm, asId, gfn, result);
+        return asId >= vm->NrAddressSpaces ? -Errno.EINVAL : 0;
     }
 
     /// <summary>The translation itself, shared by the export and the managed tests.</summary>
