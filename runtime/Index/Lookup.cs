@@ -29,28 +29,39 @@ internal static unsafe class Lookup
     }
 
     /// <summary>
-    /// Translates n gfns into out[0..n) from one snapshot, all with the generation read once; each entry's Result is 0 or -ENOENT (a
-    /// miss is zero but for Result and Generation). Returns the number of hits.
+    /// Translates n gfns into out[0..n) from one snapshot, all with the generation read once;
+    /// each entry's Result is 0 or -ENOENT (a miss is zero but for Result and Generation).
+    /// Returns the number of hits.
     /// </summary>
     public static int Batch(Snapshot* s, ulong generation, ulong* gfns, nuint n, HvrtTranslation* output, ref SlotEntry* hint)
     {
+        // The last hit's range lives in locals (registers) for the whole loop, not behind the ref.
+        SlotEntry* last = hint;
+        ulong lastBase = last != null ? last->BaseGfn : 0, lastPages = last != null ? last->NPages : 0;
         int hits = 0;
         for (nuint i = 0; i < n; i++)
         {
             HvrtTranslation* t = output + i;
-            SlotEntry* e = Find(s, gfns[i], ref hint);
-            if (e != null)
+            ulong gfn = gfns[i];
+            SlotEntry* e = last;
+            if (gfn - lastBase >= lastPages)
             {
-                Snapshot.Fill(e, gfns[i], generation, t);
-                hits++;
+                e = Snapshot.Find(s, gfn);
+                if (e == null)
+                {
+                    *t = default;
+                    t->Result = -Errno.ENOENT;
+                    t->Generation = generation;
+                    continue;
+                }
+                last = e;
+                lastBase = e->BaseGfn;
+                lastPages = e->NPages;
             }
-            else
-            {
-                *t = default;
-                t->Result = -Errno.ENOENT;
-                t->Generation = generation;
-            }
+            Snapshot.Fill(e, gfn, generation, t);
+            hits++;
         }
+        hint = last;
         return hits;
     }
 }
