@@ -144,7 +144,12 @@ static void test_levels(void)
     CHECK_RC(set_v1(vm, SLOT(0, 4), 0, (7ull << 30) + (1ull << 20), 3ull << 20, 0x80000100000ull), 0);
     CHECK_RC(hvrt_max_mapping_level(vm, 0, (7ull << 18) + 256), 1);
     CHECK_RC(hvrt_max_mapping_level(vm, 0, (7ull << 18) + 512), 2);
-    CHECK_RC(hvrt_max_mapping_level(vm, 0, (7ull << 18) + 1023), 1);
+    CHECK_RC(hvrt_max_mapping_level(vm, 0, (7ull << 18) + 1023), 2);
+    /* Slot 5: 3 MiB at 8 GiB: the tail frame sticks out. */
+    CHECK_RC(set_v1(vm, SLOT(0, 5), 0, 8ull << 30, 3ull << 20, 0x90000000000ull), 0);
+    CHECK_RC(hvrt_max_mapping_level(vm, 0, (8ull << 18) + 511), 2);
+    CHECK_RC(hvrt_max_mapping_level(vm, 0, (8ull << 18) + 512), 1);
+    CHECK_RC(hvrt_max_mapping_level(vm, 0, (8ull << 18) + 767), 1);
     CHECK_RC(hvrt_max_mapping_level(vm, 0, (7ull << 18) + 1024), HVRT_ENOENT);
     close(memfd);
     hvrt_vm_destroy(vm);
