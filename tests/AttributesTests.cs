@@ -505,3 +505,70 @@ public unsafe class AttributesTests
         Assert.True(sum > 0);
     }
 }
+
+/// <summary>Readers walk the store without locks while a writer materializes, fills and empties nodes.</summary>
+public unsafe class AttributesConcurrencyTests
+{
+    [Fact]
+    public void Readers_SeeOnlyBeforeOrAfter_WhileAWriterToggles()
+    {
+        using var vm = new TestVm(new HvrtVmConfig { VmType = 1 });
+        Hvrt.Slots.VmHandle* h = vm.Handle;
+        Assert.Equal(0, vm.V1(0, 0, 0, 1UL << 32, 0x100000000000));
+        const ulong P = AttrFfi.Private;
+        // The writer flips [2^18 - 5, 3 * 2^18 + 5) whole (every page equal after each call) and
+        // keeps gfn 7 private throughout; readers check that every answer is one of the two states.
+        const ulong S = (1UL << 18) - 5, E_ = 3 * (1UL << 18) + 5;
+        Assert.Equal(0, AttrFfi.SetPages(h, 7, 1, true));
+        int stop = 0;
+        long reads = 0;
+        string? failure = null;
+        var readers = new System.Threading.Thread[2];
+        for (int t = 0; t < readers.Length; t++)
+        {
+            int seed = t;
+            readers[t] = new System.Threading.Thread(() =>
+            {
+                var rng = new Random(seed);
+                long n = 0;
+                while (System.Threading.Volatile.Read(ref stop) == 0)
+                {
+                    ulong g = S + (ulong)rng.NextInt64(0, (long)(E_ - S));
+                    ulong v = AttrFfi.Get(h, g);
+                    int lvl = AttrFfi.MaxLevel(h, 0, g);
+                    int has = AttrFfi.RangeHas(h, g, g + 3000, P, P);
+                    if ((v != 0 && v != P) || lvl < 1 || lvl > 3 || has < 0 || AttrFfi.Get(h, 7) != P)
+                    {
+                        failure = $"gfn {g:x}: attrs {v}, level {lvl}, range_has {has}";
+                        break;
+                    }
+                    n++;
+                }
+                System.Threading.Interlocked.Add(ref reads, n);
+            });
+            readers[t].Start();
+        }
+        var wr = new Random(42);
+        for (int i = 0; i < 400; i++)
+        {
+            // Whole range, or a piece first so that chunks and nodes get materialized.
+            if (wr.Next(3) == 0)
+            {
+                ulong a = S + (ulong)wr.NextInt64(0, (long)(E_ - S - 1));
+                Assert.Equal(0, AttrFfi.SetPages(h, a, Math.Min(E_ - a, (ulong)wr.Next(1, 1 << 19)), wr.Next(2) == 0));
+            }
+            Assert.Equal(0, AttrFfi.SetPages(h, S, E_ - S, i % 2 == 0));
+        }
+        System.Threading.Volatile.Write(ref stop, 1);
+        foreach (var t in readers)
+        {
+            t.Join();
+        }
+        Assert.Null(failure);
+        Assert.True(reads > 0);
+        Assert.Equal(P, AttrFfi.Get(h, 7));
+        Assert.Equal(0UL, AttrFfi.Store(h).CountPrivate(S, E_));
+        Assert.Equal(1, AttrFfi.MaxLevel(h, 0, 7));
+        Assert.Equal(3, AttrFfi.MaxLevel(h, 0, 1UL << 18));
+    }
+}

@@ -654,7 +654,10 @@ int hvrt_range_has_attributes(hvrt_vm *vm, uint64_t gfn_start, uint64_t gfn_end,
  * (THP, hugetlb, guest_memfd folios) and dirty logging are the caller's to apply.
  * Errors: -EFAULT vm NULL; -EBADF vm not live; -EINVAL as_id >= the VM's number of address
  * spaces; -ENOENT gfn in no slot; -ENOMEM as hvrt_translate (first call of a thread).
- * Thread-safety: as hvrt_translate (read section; lock-free, allocation-free, O(1)).
+ * Thread-safety: as hvrt_translate (read section; lock-free, allocation-free, O(1)). Concurrent
+ * with a change of the frame's attributes the answer may reflect either state (the frame
+ * summaries follow the pages): a caller that maps must order itself against changes, as KVM's
+ * page fault does with mmu_invalidate_seq.
  */
 int hvrt_max_mapping_level(hvrt_vm *vm, uint32_t as_id, uint64_t gfn);
 
