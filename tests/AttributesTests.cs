@@ -353,6 +353,23 @@ public unsafe class AttributesTests
         Assert.Equal(E.EBADF, AttrFfi.MaxLevel(bad, 0, 0));
     }
 
+    [Fact]
+    public void RangesAcrossTheVmsMaxGfn_AreAccepted_AsByTheKernel()
+    {
+        // max_gpa_bits 36: the highest gfn is 2^24 - 1. KVM checks no slot and no MAXPHYADDR here.
+        using var vm = new TestVm(new HvrtVmConfig { VmType = 1, MaxGpaBits = 36 });
+        const ulong Max = (1UL << 24) - 1;
+        Assert.Equal(0, AttrFfi.SetPages(vm.Handle, Max - 9, 20, true));
+        Assert.Equal(0UL, AttrFfi.Get(vm.Handle, Max - 10));
+        Assert.Equal(P, AttrFfi.Get(vm.Handle, Max));
+        Assert.Equal(P, AttrFfi.Get(vm.Handle, Max + 10));
+        Assert.Equal(0UL, AttrFfi.Get(vm.Handle, Max + 11));
+        Assert.Equal(1, AttrFfi.RangeHas(vm.Handle, Max - 9, Max + 11, P, P));
+        Assert.Equal(20UL, AttrFfi.Store(vm.Handle).CountPrivate(0, Space));
+        Assert.Equal(0, AttrFfi.SetPages(vm.Handle, Max + 1, 1UL << 40, false));
+        Assert.Equal(10UL, AttrFfi.Store(vm.Handle).CountPrivate(0, Space));
+    }
+
     [Theory]
     [InlineData(0u, false)]
     [InlineData(1u, true)]
