@@ -30,6 +30,20 @@ build_lib() {
     mkdir -p "$OUT/lib"
     cp "$OUT/publish/hvrt.so" "$OUT/lib/libhvrt.so"
     check_exports
+    check_isa
+}
+
+# The .so is built for x86-64-v3 (Runtime.csproj, README "Instruction set"). A v2 build has no
+# ymm instruction at all (measured: 0 against ~770 for v3), so their absence means the ISA choice was lost.
+check_isa() {
+    command -v objdump >/dev/null || return 0
+    local ymm
+    ymm=$(objdump -d --no-show-raw-insn "$OUT/lib/libhvrt.so" | grep -c ymm || true)
+    if [ "$ymm" -eq 0 ]; then
+        echo "libhvrt.so has no AVX2 (ymm) code: <IlcInstructionSet> did not take effect" >&2
+        exit 1
+    fi
+    log "libhvrt.so: $ymm instructions on ymm registers (AVX2 baseline in effect)"
 }
 
 # Every exported hvrt_ symbol must be declared in hvrt.h and vice versa (liburing.map discipline).

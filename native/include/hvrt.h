@@ -173,6 +173,27 @@ HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region_ext, private_fd) 
 HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region_ext, pad1) == 44, "ext.pad1");
 HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region_ext, pad2) == 48, "ext.pad2");
 
+#ifndef KVM_MEMORY_ATTRIBUTE_PRIVATE
+/* KVM_SET_MEMORY_ATTRIBUTES (Linux 6.8): 32 bytes. Debian 12's 6.1 header lacks it. */
+struct kvm_memory_attributes {
+    uint64_t address;    /* guest-physical byte address, 4 KiB aligned */
+    uint64_t size;       /* bytes, 4 KiB aligned, != 0 */
+    uint64_t attributes; /* KVM_MEMORY_ATTRIBUTE_* */
+    uint64_t flags;      /* must be 0 */
+};
+#define KVM_MEMORY_ATTRIBUTE_PRIVATE (1ULL << 3)
+#endif
+#ifndef KVM_SET_MEMORY_ATTRIBUTES
+#define KVM_SET_MEMORY_ATTRIBUTES 0x4020AED2
+#endif
+
+HVRT_STATIC_ASSERT(sizeof(struct kvm_memory_attributes) == 32, "kvm_memory_attributes size");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_memory_attributes, address) == 0, "memory_attributes.address");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_memory_attributes, size) == 8, "memory_attributes.size");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_memory_attributes, attributes) == 16, "memory_attributes.attributes");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_memory_attributes, flags) == 24, "memory_attributes.flags");
+HVRT_STATIC_ASSERT(KVM_MEMORY_ATTRIBUTE_PRIVATE == 8, "KVM_MEMORY_ATTRIBUTE_PRIVATE");
+
 /* ---------------------------------------------------------------------------------------- */
 /* VM                                                                                        */
 
@@ -571,6 +592,74 @@ int hvrt_find_slots_by_hva(hvrt_vm *vm, uint64_t hva, uint64_t len, struct hvrt_
  */
 int hvrt_find_slots_by_private(hvrt_vm *vm, int fd, uint64_t offset, uint64_t len, struct hvrt_slot_range *out,
                                size_t cap);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Memory attributes                                                                         */
+/*
+ * As in KVM, attributes belong to the VM and to a gfn, not to a slot or an address space: they
+ * may be set for gfns in no slot, and a slot created later sees them. Every gfn starts with
+ * attributes 0 (shared). The only attribute is KVM_MEMORY_ATTRIBUTE_PRIVATE (8), supported by
+ * the VM types with private memory (HVRT_VM_TYPE_SW_PROTECTED, _SNP, _TDX); for the others only
+ * attributes 0 is valid (KVM_CAP_MEMORY_ATTRIBUTES on a VM fd: 8 or 0).
+ * Storage is sparse: untouched gfns and ranges wholly private or wholly shared cost nothing, so
+ * one call may cover all 2^52 gfns. Changes are serialized with slot updates (the VM's lock);
+ * the three queries are lock-free and allocation-free and may run on any thread at any time
+ * while the VM lives; a query concurrent with a change sees each gfn before or after it.
+ */
+
+/*
+ * KVM_SET_MEMORY_ATTRIBUTES: sets the attributes of every gfn in [a->address, a->address +
+ * a->size) to a->attributes. gfns above the VM's max gfn (max_gpa_bits) are accepted, as the
+ * kernel accepts them (it checks neither slots nor MAXPHYADDR here).
+ * Errors, checked in this order (the kernel's): -EFAULT vm NULL; -EBADF vm not live; -EFAULT a
+ * NULL; -EINVAL a->flags != 0; -EINVAL a->attributes has a bit the VM type does not support;
+ * -EINVAL a->size == 0; -EINVAL a->address + a->size wraps past 2^64 - 1; -EINVAL a->address or
+ * a->size not a multiple of 4096; -ENOMEM out of memory (at most a few 16-32 KiB blocks);
+ * -EINTERNAL (a bug). On any error no attribute changes.
+ * Thread-safety: any thread; serialized with other changes and slot updates.
+ */
+int hvrt_set_memory_attributes(hvrt_vm *vm, const struct kvm_memory_attributes *a);
+
+/*
+ * The attributes of gfn (0 or KVM_MEMORY_ATTRIBUTE_PRIVATE) into *attrs; 0 for any gfn no
+ * request can name (gfn >= 2^52). KVM has no such ioctl: userspace tracks them; hvrt does.
+ * Errors: -EFAULT vm NULL; -EBADF vm not live; -EFAULT attrs NULL (*attrs written only on 0).
+ * Thread-safety: lock-free, allocation-free, any thread.
+ */
+int hvrt_get_memory_attributes(hvrt_vm *vm, uint64_t gfn, uint64_t *attrs);
+
+/*
+ * 1 if every gfn in [gfn_start, gfn_end) has (attributes & mask) == attrs, else 0: KVM's
+ * kvm_range_has_memory_attributes (Linux 6.9+), quirks included:
+ *   - mask is first ANDed with the VM's supported attributes; attrs with a bit outside the
+ *     result gives 0;
+ *   - gfn_end == gfn_start + 1 (mod 2^64) compares that one gfn under the mask;
+ *   - attrs == 0 asks whether no gfn in [gfn_start, gfn_end - 1] has any attribute, whatever the
+ *     mask: 1 for an empty range (gfn_start >= gfn_end, gfn_end != 0), and gfn_end == 0 means
+ *     up to the end of the space (gfn_end - 1 wraps);
+ *   - attrs != 0 requires every gfn of [gfn_start, gfn_end) to have it: 1 for an empty range.
+ * Errors: -EFAULT vm NULL; -EBADF vm not live.
+ * Thread-safety: lock-free, allocation-free, any thread. Cost: O(1) per wholly uniform 1 GiB
+ * (or larger) region, a bitmap scan inside mixed ones.
+ */
+int hvrt_range_has_attributes(hvrt_vm *vm, uint64_t gfn_start, uint64_t gfn_end, uint64_t mask, uint64_t attrs);
+
+/*
+ * The largest page-table level at which gfn of address space as_id may be mapped: 3 (1 GiB),
+ * 2 (2 MiB) or 1 (4 KiB). Level 2 (3) needs the aligned 512-page (2^18-page) frame around gfn
+ * to lie wholly inside gfn's slot, the slot's base_gfn and userspace_addr >> 12 to be congruent
+ * modulo the frame size (and, for a slot with a private backing, base_gfn and the private
+ * offset >> 12 too), and every gfn of the frame to have the same attributes (x86 KVM's
+ * lpage_info: head/tail and alignment disallow, KVM_LPAGE_MIXED_FLAG). Host page sizes
+ * (THP, hugetlb, guest_memfd folios) and dirty logging are the caller's to apply.
+ * Errors: -EFAULT vm NULL; -EBADF vm not live; -EINVAL as_id >= the VM's number of address
+ * spaces; -ENOENT gfn in no slot; -ENOMEM as hvrt_translate (first call of a thread).
+ * Thread-safety: as hvrt_translate (read section; lock-free, allocation-free, O(1)). Concurrent
+ * with a change of the frame's attributes the answer may reflect either state (the frame
+ * summaries follow the pages): a caller that maps must order itself against changes, as KVM's
+ * page fault does with mmu_invalidate_seq.
+ */
+int hvrt_max_mapping_level(hvrt_vm *vm, uint32_t as_id, uint64_t gfn);
 
 #ifdef __cplusplus
 }

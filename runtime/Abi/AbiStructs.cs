@@ -73,3 +73,13 @@ public struct HvrtVmConfig
     public ulong UserAddrLimit;
     // reserved[4] (u64) follows: must be zero.
 }
+
+/// <summary>struct kvm_memory_attributes (KVM_SET_MEMORY_ATTRIBUTES), 32 bytes.</summary>
+[StructLayout(LayoutKind.Sequential, Size = 32)]
+public struct KvmMemoryAttributes
+{
+    public ulong Address;
+    public ulong Size;
+    public ulong Attributes;
+    public ulong Flags;
+}

@@ -55,6 +55,12 @@ internal sealed unsafe partial class Vm
             return -Errno.ENOMEM;
         }
         var vm = new Vm(rules, handle);
+        if (!vm.CreateAttributes())
+        {
+            NativeAlloc.Free(handle, (nuint)sizeof(VmHandle));
+            handle = null;
+            return -Errno.ENOMEM;
+        }
         handle->NrAddressSpaces = rules.NrAddressSpaces;
         handle->Serial = (ulong)Interlocked.Increment(ref s_serials);
         for (uint i = 0; i < rules.NrAddressSpaces; i++)
@@ -102,6 +108,7 @@ internal sealed unsafe partial class Vm
             Snapshot.Free(s);
         }
         ReaderRegistry.FreeAll(_handle);
+        FreeAttributes();
         NativeAlloc.Free(_handle, (nuint)sizeof(VmHandle));
         _handle = null;
     }

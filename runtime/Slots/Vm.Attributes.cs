@@ -1,0 +1,62 @@
+using Hvrt.Abi;
+using Hvrt.Attributes;
+
+namespace Hvrt.Slots;
+
+/// <summary>
+/// The VM's memory attributes (KVM_SET_MEMORY_ATTRIBUTES): per VM and per gfn, independent of
+/// slots and address spaces. Changes run under the VM's lock; reads walk the store without it.
+/// </summary>
+internal sealed unsafe partial class Vm
+{
+    private AttributeStore? _attributes;
+
+    /// <summary>The store; readers use it without the lock (see <see cref="AttributeStore"/>).</summary>
+    public AttributeStore Attributes => _attributes!;
+
+    /// <summary>kvm_supported_mem_attributes: PRIVATE for VM types with private memory, else nothing.</summary>
+    public ulong SupportedAttributes => Rules.HasPrivateMem ? MemAttr.Private : 0;
+
+    private bool CreateAttributes()
+    {
+        _attributes = AttributeStore.Create();
+        return _attributes != null;
+    }
+
+    private void FreeAttributes()
+    {
+        _attributes?.Free();
+        _attributes = null;
+    }
+
+    /// <summary>
+    /// kvm_vm_ioctl_set_mem_attributes: the checks in the kernel's order (all -EINVAL), then the
+    /// change under the lock. gfns beyond the VM's max gfn are accepted as the kernel accepts them
+    /// (it checks neither memslots nor MAXPHYADDR): the store covers every gfn below 2^52.
+    /// </summary>
+    public int SetMemoryAttributes(in KvmMemoryAttributes a)
+    {
+        if (a.Flags != 0)
+        {
+            return -Errno.EINVAL;
+        }
+        if ((a.Attributes & ~SupportedAttributes) != 0)
+        {
+            return -Errno.EINVAL;
+        }
+        if (a.Size == 0 || a.Address + a.Size < a.Address)
+        {
+            return -Errno.EINVAL;
+        }
+        if ((a.Address & 4095) != 0 || (a.Size & 4095) != 0)
+        {
+            return -Errno.EINVAL;
+        }
+        ulong start = a.Address >> 12;
+        ulong end = (a.Address + a.Size) >> 12;
+        lock (_lock)
+        {
+            return Attributes.SetRange(start, end, (a.Attributes & MemAttr.Private) != 0);
+        }
+    }
+}
