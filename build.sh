@@ -129,6 +129,19 @@ run_xunit() {
     tally xunit "$(sed -nE 's/.*Failed: +([0-9]+), Passed: +([0-9]+), Skipped: +([0-9]+).*/\2 \1 \3/p' "$logf" | tail -n1)" "$rc"
 }
 
+# The bit kernels again with fewer ISAs accelerated under the JIT, so ForPath's fallbacks run too
+# (.NET 10 reads DOTNET_EnableAVX512; the older DOTNET_EnableAVX512F is ignored).
+run_xunit_isa_knobs() {
+    local knob
+    for knob in DOTNET_EnableAVX512=0 DOTNET_EnableAVX2=0 DOTNET_EnableHWIntrinsic=0; do
+        log "xunit: bit kernels with $knob"
+        local logf="$OUT/xunit-${knob%%=*}.log" rc=0
+        env "$knob" dotnet test tests/Runtime.Tests.csproj -c $CONFIG --nologo --no-build \
+            --filter 'FullyQualifiedName~Hvrt.Tests.Bit' 2>&1 | tee "$logf" || rc=$?
+        tally "xunit $knob" "$(sed -nE 's/.*Failed: +([0-9]+), Passed: +([0-9]+), Skipped: +([0-9]+).*/\2 \1 \3/p' "$logf" | tail -n1)" "$rc"
+    done
+}
+
 # Each C test prints "hvrt-c: N passed, N failed, N skipped" as its last line.
 run_c_tests() {
     for bin in "$OUT"/bin/*_test; do
@@ -153,6 +166,7 @@ case "$mode" in
         build_native
         build_bench
         run_xunit
+        run_xunit_isa_knobs
         run_c_tests
         echo "$passed passed, $failed failed, $skipped skipped"
         [ "$failed" = 0 ]

@@ -14,6 +14,10 @@ public static class Program
     /// </summary>
     public static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "--bits-interleaved")
+        {
+            return BitsInterleaved.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 15);
+        }
         IConfig config = DefaultConfig.Instance
             .AddColumn(StatisticColumn.Median)
             .WithSummaryStyle(SummaryStyle.Default.WithZeroMetricValuesInContent());

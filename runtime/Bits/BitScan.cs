@@ -82,8 +82,7 @@ internal static unsafe class BitScan
         nuint i = 0;
         for (; i + 4 * C <= n; i += 4 * C)
         {
-            Vector512<ulong> any = N.NegateIfNeeded(Vector512.Load(p + i)) | N.NegateIfNeeded(Vector512.Load(p + i + C))
-                | N.NegateIfNeeded(Vector512.Load(p + i + 2 * C)) | N.NegateIfNeeded(Vector512.Load(p + i + 3 * C));
+            Vector512<ulong> any = N.AnyOf(Vector512.Load(p + i), Vector512.Load(p + i + C), Vector512.Load(p + i + 2 * C), Vector512.Load(p + i + 3 * C));
             if (any != Vector512<ulong>.Zero)
             {
                 break;
@@ -117,8 +116,7 @@ internal static unsafe class BitScan
         nuint i = 0;
         for (; i + 4 * C <= n; i += 4 * C)
         {
-            Vector256<ulong> any = N.NegateIfNeeded(Vector256.Load(p + i)) | N.NegateIfNeeded(Vector256.Load(p + i + C))
-                | N.NegateIfNeeded(Vector256.Load(p + i + 2 * C)) | N.NegateIfNeeded(Vector256.Load(p + i + 3 * C));
+            Vector256<ulong> any = N.AnyOf(Vector256.Load(p + i), Vector256.Load(p + i + C), Vector256.Load(p + i + 2 * C), Vector256.Load(p + i + 3 * C));
             if (any != Vector256<ulong>.Zero)
             {
                 break;
@@ -152,8 +150,7 @@ internal static unsafe class BitScan
         nuint i = 0;
         for (; i + 4 * C <= n; i += 4 * C)
         {
-            Vector128<ulong> any = N.NegateIfNeeded(Vector128.Load(p + i)) | N.NegateIfNeeded(Vector128.Load(p + i + C))
-                | N.NegateIfNeeded(Vector128.Load(p + i + 2 * C)) | N.NegateIfNeeded(Vector128.Load(p + i + 3 * C));
+            Vector128<ulong> any = N.AnyOf(Vector128.Load(p + i), Vector128.Load(p + i + C), Vector128.Load(p + i + 2 * C), Vector128.Load(p + i + 3 * C));
             if (any != Vector128<ulong>.Zero)
             {
                 break;
