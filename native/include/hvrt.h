@@ -661,6 +661,24 @@ int hvrt_range_has_attributes(hvrt_vm *vm, uint64_t gfn_start, uint64_t gfn_end,
  */
 int hvrt_max_mapping_level(hvrt_vm *vm, uint32_t as_id, uint64_t gfn);
 
+/*
+ * Runs of equal attributes, found by SIMD scans of the bitmaps (uniform 1 GiB chunks are skipped
+ * whole). *attrs receives gfn's attributes and *run_end the first gfn in (gfn, end] whose
+ * attributes differ from them, or end: every page of [gfn, *run_end) has *attrs. To walk a
+ * range: for (g = start; g < end; g = run_end) hvrt_attributes_run(vm, g, end, &run_end, &a).
+ * gfns from 2^52 on are shared. Errors: -EFAULT vm, run_end or attrs NULL; -EBADF vm not live;
+ * -EINVAL gfn >= end. Lock-free and allocation-free; concurrent with an attribute change the
+ * answer may mix both states (use hvrt_range_has_attributes' caller protocol).
+ */
+int hvrt_attributes_run(hvrt_vm *vm, uint64_t gfn, uint64_t end, uint64_t *run_end, uint64_t *attrs);
+
+/*
+ * The number of PRIVATE pages in [start, end) (SIMD population count; uniform chunks O(1)).
+ * Errors: -EFAULT vm or private_pages NULL; -EBADF vm not live; -EINVAL start > end (an empty
+ * range counts 0). Lock-free and allocation-free.
+ */
+int hvrt_attributes_count(hvrt_vm *vm, uint64_t start, uint64_t end, uint64_t *private_pages);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,6 +4,7 @@
  * No differential test against /dev/kvm: this project's host KVM does not support
  * KVM_SET_MEMORY_ATTRIBUTES for any VM type (design.md), so the rules come from the kernel source
  * (virt/kvm/kvm_main.c kvm_vm_ioctl_set_mem_attributes, kvm_range_has_memory_attributes). */
+#include <errno.h>
 #include "test_util.h"
 
 #define PRIV KVM_MEMORY_ATTRIBUTE_PRIVATE
@@ -155,11 +156,39 @@ static void test_levels(void)
     hvrt_vm_destroy(vm);
 }
 
+/* hvrt_attributes_run / hvrt_attributes_count: a walk over a sparse layout, and their errors. */
+static void test_runs(void)
+{
+    hvrt_vm *vm = vm_new(&(struct hvrt_vm_config){ .size = sizeof(struct hvrt_vm_config), .vm_type = 1 });
+    CHECK_RC(set_attr(vm, 0x10000, 0x3000, PRIV, 0), 0);           /* gfns 0x10..0x12 */
+    CHECK_RC(set_attr(vm, 1ull << 40, 1ull << 41, PRIV, 0), 0);    /* 2^29 pages from gfn 2^28 */
+    uint64_t g = 0, end = 1ull << 32, run_end = 0, attrs = 0, priv = 0, runs = 0;
+    while (g < end) {
+        if (hvrt_attributes_run(vm, g, end, &run_end, &attrs) != 0 || run_end <= g)
+            break;
+        priv += attrs ? run_end - g : 0;
+        runs++;
+        g = run_end;
+    }
+    CHECK(g == end && runs == 5 && priv == 3 + (1ull << 29));
+    uint64_t n = 0;
+    CHECK_RC(hvrt_attributes_count(vm, 0, end, &n), 0);
+    CHECK(n == priv);
+    CHECK_RC(hvrt_attributes_count(vm, 0x11, 0x11, &n), 0);
+    CHECK(n == 0);
+    CHECK_RC(hvrt_attributes_count(vm, 0x12, 0x11, &n), -EINVAL);
+    CHECK_RC(hvrt_attributes_run(vm, 7, 7, &run_end, &attrs), -EINVAL);
+    CHECK_RC(hvrt_attributes_run(vm, 0, 7, NULL, &attrs), -EFAULT);
+    CHECK_RC(hvrt_attributes_count(NULL, 0, 7, &n), -EFAULT);
+    hvrt_vm_destroy(vm);
+}
+
 int main(void)
 {
     test_errors();
     test_types();
     test_ranges();
     test_levels();
+    test_runs();
     return harness_finish();
 }

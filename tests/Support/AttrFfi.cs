@@ -48,5 +48,17 @@ internal static unsafe class AttrFfi
         return f(vm, asId, gfn);
     }
 
+    public static int Run(VmHandle* vm, ulong gfn, ulong end, ulong* runEnd, ulong* attrs)
+    {
+        delegate* unmanaged[Cdecl]<VmHandle*, ulong, ulong, ulong*, ulong*, int> f = &ExportsAttributeRuns.Run;
+        return f(vm, gfn, end, runEnd, attrs);
+    }
+
+    public static int Count(VmHandle* vm, ulong start, ulong end, ulong* privatePages)
+    {
+        delegate* unmanaged[Cdecl]<VmHandle*, ulong, ulong, ulong*, int> f = &ExportsAttributeRuns.Count;
+        return f(vm, start, end, privatePages);
+    }
+
     public static Hvrt.Attributes.AttributeStore Store(VmHandle* vm) => Vm.FromHandle(vm).Attributes;
 }
