@@ -479,4 +479,56 @@ public unsafe class ConversionTests
             hl.Free();
         }
     }
+    /// <summary>
+    /// The reader protocol of hvrt.h: a reader that sees the same even sequence before and after
+    /// its reads never sees a half-converted range, while another thread converts it back and forth.
+    /// </summary>
+    [Fact]
+    public void SeqlockReadersNeverSeeAHalfConvertedRange()
+    {
+        using var vm = PrivateVm();
+        VmHandle* h = vm.Handle;
+        const ulong N = 3 * 512 + 7; // crosses 2 MiB frames
+        const int Rounds = 400;
+        long consistent = 0, torn = 0;
+        bool done = false;
+        var reader = new System.Threading.Thread(() =>
+        {
+            // Checks `done` before reading, so the last pass (after every conversion) always counts.
+            for (bool final = false; !final;)
+            {
+                final = System.Threading.Volatile.Read(ref done);
+                ulong s0 = ConvFfi.Seq(h);
+                if ((s0 & 1) != 0)
+                {
+                    continue;
+                }
+                ulong first = AttrFfi.Get(h, 0x1000);
+                ulong last = AttrFfi.Get(h, 0x1000 + N - 1);
+                ulong mid = AttrFfi.Get(h, 0x1000 + N / 2);
+                if (ConvFfi.Seq(h) != s0)
+                {
+                    continue;
+                }
+                if (first == last && first == mid && first == ((s0 / 2) % 2 == 1 ? P : 0))
+                {
+                    consistent++;
+                }
+                else
+                {
+                    torn++;
+                }
+            }
+        });
+        reader.Start();
+        for (int i = 0; i < Rounds; i++)
+        {
+            Assert.Equal(0, ConvFfi.ConvertPages(h, 0x1000, N, i % 2 == 0));
+        }
+        System.Threading.Volatile.Write(ref done, true);
+        reader.Join();
+        Assert.Equal(0, torn);
+        Assert.True(consistent > 0);
+        Assert.Equal(2UL * Rounds, ConvFfi.Seq(h));
+    }
 }
