@@ -71,10 +71,12 @@ uint32_t hvrt_version_number(void);
     XX(E2BIG, -7, "config struct too large or with unknown non-zero fields")                   \
     XX(EBADF, -9, "not a live hvrt VM or reader, or a private fd that is not open")            \
     XX(ENOMEM, -12, "out of memory")                                                           \
+    XX(EACCES, -13, "a discard was refused: the shared memory is a private or read-only file mapping") \
     XX(EFAULT, -14, "NULL pointer argument")                                                   \
     XX(EEXIST, -17, "the slot overlaps another slot of its address space")                     \
     XX(EINVAL, -22, "invalid argument (as KVM would refuse it)")                               \
     XX(EMFILE, -24, "too many open files: the private fd could not be duplicated")             \
+    XX(EDEADLK, -35, "a change of the VM from inside its own conversion listener")             \
     XX(EINTERNAL, -4000, "internal hvrt error (a bug)")
 
 /* HVRT_OK 0, HVRT_ENOENT (-2), ...: what each means for a given call is in its comment.
@@ -87,6 +89,8 @@ uint32_t hvrt_version_number(void);
  *   EEXIST    the new slot's gfn range overlaps another slot of its address space
  *   EINVAL    any argument KVM refuses: see hvrt_set_user_memory_region2
  *   EMFILE    hvrt could not duplicate a private fd (process fd limit)
+ *   EACCES    hvrt_convert: madvise(MADV_REMOVE) refused (a MAP_PRIVATE or read-only file mapping)
+ *   EDEADLK   a slot, attribute or conversion change called from a conversion listener
  *   EINTERNAL an internal failure hvrt caught (outside the errno range); a bug, please report */
 enum hvrt_status {
 #define HVRT_STATUS_ENUM(name, value, text) HVRT_##name = (value),
@@ -678,6 +682,117 @@ int hvrt_attributes_run(hvrt_vm *vm, uint64_t gfn, uint64_t end, uint64_t *run_e
  * range counts 0). Lock-free and allocation-free.
  */
 int hvrt_attributes_count(hvrt_vm *vm, uint64_t start, uint64_t end, uint64_t *private_pages);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Private⇄shared conversion                                                                 */
+/*
+ * What a VMM does when the guest asks to turn memory private or shared (KVM_EXIT_MEMORY_FAULT,
+ * a TDVMCALL/GHCB page-state change), QEMU's kvm_convert_memory: discard the copy the guest no
+ * longer uses, set the attribute, tell whoever maps guest memory (VFIO, vhost: QEMU's
+ * RamDiscardManager listeners). Only for VM types with private memory (see Memory attributes).
+ *
+ * Which pages are touched: only the pages of the range whose attribute actually changes; pages
+ * already at the target are neither discarded again nor reported. For those pages, under the VM
+ * lock (serialized with slot changes and hvrt_set_memory_attributes):
+ *   1. discard the side no longer used, in every address space:
+ *      to shared  — fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) on the
+ *                   private file of every slot with a private backing that maps them (hvrt's own
+ *                   duplicate of the fd; off = (private_pgoff + gfn - base_gfn) * 4096);
+ *      to private — the shared pages of every slot that maps them: madvise(hva, len, MADV_REMOVE),
+ *                   which frees the pages of file and shmem memory (a MAP_SHARED memfd, shmem,
+ *                   hugetlbfs); where the kernel refuses it with EINVAL (anonymous MAP_PRIVATE
+ *                   memory, mlocked memory) MADV_DONTNEED instead, which is what frees anonymous
+ *                   pages. A MAP_PRIVATE or read-only file mapping gets EACCES from MADV_REMOVE
+ *                   and the conversion fails with -EACCES (dropping only the COW copies would
+ *                   leave the file's data readable); turn shared discard off for such memory.
+ *      Pages in no slot (holes) have nothing to discard: only their attribute changes.
+ *      The calls are merged: one per maximal contiguous run of host addresses (shared) or of
+ *      bytes of one file (private), across slots and address spaces, so aligned hugepage pieces
+ *      are never split.
+ *   2. set the attribute of the range (as hvrt_set_memory_attributes would);
+ *   3. call every listener once per maximal converted run, in the order they were added.
+ * The shared memory of a slot must be mapped: madvise on an unmapped hole fails with -ENOMEM.
+ * hvrt trusts userspace_addr as KVM does: to private discards whatever is mapped there now, so
+ * a slot must be deleted before its memory is unmapped and the address reused.
+ *
+ * On failure no attribute changes and no listener is called. A discard is not undoable: if the
+ * discard of one piece fails, the pieces discarded before it stay discarded (their data is lost;
+ * the guest converting them expected that), and the error is that system call's -errno.
+ */
+
+/* hvrt_set_discard_policy bits; both are on when a VM is created. */
+#define HVRT_DISCARD_SHARED 0x1u  /* to private: drop the shared pages (madvise) */
+#define HVRT_DISCARD_PRIVATE 0x2u /* to shared: punch the private file (fallocate) */
+
+/*
+ * Converts guest-physical bytes [gpa, gpa + size) to private (to_private 1) or shared (0).
+ * Returns 0 also when no page needed to change (then nothing happens: no discard, no listener,
+ * the sequence does not move).
+ * Errors, in this order: -EFAULT vm NULL; -EBADF vm not live; -EINVAL the VM type has no private
+ * memory, to_private not 0 or 1, size 0, gpa + size wraps past 2^64 - 1, gpa or size not a
+ * multiple of 4096; -EDEADLK called from a conversion listener; -ENOMEM (before any discard);
+ * a discard's -errno: -EBADF/-EPERM/-EOPNOTSUPP from fallocate (e.g. a private file opened
+ * read-only gives -EBADF), -EACCES/-ENOMEM/-EINVAL from madvise (see above); -EINTERNAL.
+ * On any error no attribute changes (discards of other pieces may have happened, see above).
+ * Thread-safety: any thread; serialized with slot and attribute changes. The discards and the
+ * listeners run on the calling thread, holding the VM lock.
+ */
+int hvrt_convert(hvrt_vm *vm, uint64_t gpa, uint64_t size, int to_private);
+
+/*
+ * Which sides hvrt_convert discards: HVRT_DISCARD_SHARED | HVRT_DISCARD_PRIVATE (the default),
+ * either, or 0. Turn HVRT_DISCARD_SHARED off for hugetlb memory the VMM discards in whole pages
+ * itself, or when the VMM manages the shared side (e.g. it unmaps it); the attribute still changes.
+ * Errors: -EFAULT vm NULL; -EBADF vm not live; -EINVAL a bit other than those two.
+ */
+int hvrt_set_discard_policy(hvrt_vm *vm, uint32_t flags);
+
+/*
+ * The VM's conversion sequence into *seq: even when no conversion is in progress, odd while one
+ * is (from before its first discard until after its last listener returned); each conversion
+ * that has pages to change adds 2, also one that then fails in a discard (the memory may have
+ * changed); one with nothing to change or refused by its checks adds 0. Lock-free,
+ * allocation-free; it starts at 0.
+ * Errors: -EFAULT vm NULL; -EBADF vm not live; -EFAULT seq NULL.
+ *
+ * Reader protocol (seqlock): a thread that reads guest memory or attributes without the VM lock
+ * (e.g. a device model after hvrt_translate) and must not act on a state a conversion was
+ * changing under it does
+ *
+ *     uint64_t s0, s1;
+ *     do {
+ *         while (hvrt_conversion_seq(vm, &s0) == 0 && (s0 & 1))
+ *             sched_yield();                     // a conversion is running
+ *         ... hvrt_get_memory_attributes / hvrt_translate, read the memory ...
+ *     } while (hvrt_conversion_seq(vm, &s1) != 0 || s1 != s0);
+ *
+ * hvrt_conversion_seq issues a full fence before its load, so the reads inside the loop are
+ * ordered before the second call. The loop detects a conversion that raced with the reads; it
+ * does not stop one (use the result only after the check, or redo the work).
+ */
+int hvrt_conversion_seq(hvrt_vm *vm, uint64_t *seq);
+
+/* A conversion listener: [gpa, gpa + size) has just become private (to_private 1) or shared. */
+typedef void (*hvrt_conversion_cb)(void *ctx, uint64_t gpa, uint64_t size, int to_private);
+
+/*
+ * Adds a listener; *id receives its id (never 0, never reused in this VM). cb is called by
+ * hvrt_convert once per maximal run of pages it converted, after the discard and the attribute
+ * change took effect (hvrt_get_memory_attributes already answers the new value) and while the
+ * sequence is odd: on the converting thread, holding the VM lock. So a callback must be short
+ * and must not change this VM's slots, attributes or conversions (those calls return -EDEADLK
+ * from a callback); queries (translate, attributes, sequence) and adding or removing listeners
+ * are allowed. A listener removed by a callback is not called for the ranges that follow.
+ * Errors: -EFAULT vm, cb or id NULL; -EBADF vm not live; -ENOMEM.
+ */
+int hvrt_add_conversion_listener(hvrt_vm *vm, hvrt_conversion_cb cb, void *ctx, uint64_t *id);
+
+/*
+ * Removes the listener with this id; it is not called afterwards.
+ * Errors: -EFAULT vm NULL; -EBADF vm not live; -ENOENT no listener has this id (e.g. removed
+ * twice).
+ */
+int hvrt_remove_conversion_listener(hvrt_vm *vm, uint64_t id);
 
 #ifdef __cplusplus
 }

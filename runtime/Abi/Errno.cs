@@ -14,6 +14,7 @@ internal static class Errno
     public const int EBADF = 9;
     public const int EAGAIN = 11;
     public const int ENOMEM = 12;
+    public const int EACCES = 13;
     public const int EFAULT = 14;
     public const int EBUSY = 16;
     public const int EEXIST = 17;
@@ -22,6 +23,7 @@ internal static class Errno
     public const int EMFILE = 24;
     public const int ENOSPC = 28;
     public const int ERANGE = 34;
+    public const int EDEADLK = 35;
     public const int ENOSYS = 38;
     public const int EOPNOTSUPP = 95;
 

@@ -278,6 +278,16 @@ internal sealed unsafe class AttributeStore
         return 0;
     }
 
+    /// <summary>
+    /// Materializes the nodes a later <see cref="SetRange"/> of the same range and value needs, and
+    /// changes no attribute: after it returns 0 that SetRange cannot fail (nodes are kept until
+    /// <see cref="Free"/>). Returns 0 or -ENOMEM (what was materialized stays; it is harmless).
+    /// </summary>
+    public int Reserve(ulong start, ulong end, bool isPrivate)
+    {
+        return start >= end ? 0 : ForChildren(_root, 0, 0, start, end, isPrivate, prepare: true);
+    }
+
     /// <summary>Visits the entries of a node at <paramref name="level"/> that overlap [s, e): every one, or in prepare mode the two ends.</summary>
     private int ForChildren(nint* node, int level, ulong nodeStart, ulong s, ulong e, bool value, bool prepare)
     {

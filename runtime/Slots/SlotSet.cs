@@ -38,6 +38,9 @@ internal sealed class SlotSet
         return false;
     }
 
+    /// <summary>Index in <see cref="ByGfn"/> of the first slot that may reach gfn (the predecessor of the first slot past gfn).</summary>
+    public int FirstReaching(ulong gfn) => Math.Max(0, UpperBound(gfn) - 1);
+
     public void Add(MemSlot s)
     {
         _byId.Add(s.Id, s);

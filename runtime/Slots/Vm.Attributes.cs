@@ -56,6 +56,10 @@ internal sealed unsafe partial class Vm
         ulong end = (a.Address + a.Size) >> 12;
         lock (_lock)
         {
+            if (InCallback)
+            {
+                return -Errno.EDEADLK;
+            }
             return Attributes.SetRange(start, end, (a.Attributes & MemAttr.Private) != 0);
         }
     }

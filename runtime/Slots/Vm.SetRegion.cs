@@ -17,6 +17,10 @@ internal sealed unsafe partial class Vm
     {
         lock (_lock)
         {
+            if (InCallback)
+            {
+                return -Errno.EDEADLK;
+            }
             try
             {
                 return SetRegionLocked(mem, entry);
@@ -37,6 +41,10 @@ internal sealed unsafe partial class Vm
     {
         lock (_lock)
         {
+            if (InCallback)
+            {
+                return -Errno.EDEADLK;
+            }
             int applied = 0;
             try
             {
