@@ -351,7 +351,9 @@ struct hvrt_translation {
                                only the batch calls report this way (every other field is then 0
                                except generation, the slot set's that was searched) */
     uint64_t run_pages;     /* pages from gfn up to the slot's end or the first page whose
-                               attributes differ (>= 1) */
+                               attributes differ (>= 1); once the VM has had a private page,
+                               at most 2^18 (1 GiB; ask again from gfn + run_pages), so a
+                               lookup never scans far */
     uint64_t generation;    /* generation of the slot set that answered, numbered as KVM numbers
                                its memslot sets: starts at as_id and rises by the number of
                                address spaces with every change hvrt publishes (one per accepted

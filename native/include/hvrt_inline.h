@@ -86,7 +86,7 @@ struct hvrt_snapshot {
 struct hvrt_vm_layout {
     uint64_t magic;
     uint64_t managed;
-    int32_t reserved;
+    int32_t private_pages_in_use; /* 0 until a page of the VM is made private, then 1 */
     uint32_t nr_address_spaces;
     const struct hvrt_snapshot *current[HVRT_MAX_ADDRESS_SPACES];
     uint64_t serial;         /* unique per VM in the process */
@@ -166,7 +166,8 @@ static inline void hvrt_translation_fill(const struct hvrt_slot_entry *e, uint64
 /*
  * The cheapest lookup: the slot entry holding gfn, or NULL (gfn in no slot, or as_id not below
  * the VM's number of address spaces). Nothing is filled in; the VMM reads what it needs, e.g.
- * hvrt_slot_hva(e, gfn). Same preconditions as hvrt_reader_translate_inline: reader registered,
+ * hvrt_slot_hva(e, gfn). It says nothing about memory attributes (whether gfn is private now):
+ * ask hvrt_get_memory_attributes, or use hvrt_reader_translate_inline. Same preconditions as hvrt_reader_translate_inline: reader registered,
  * online and owned by this thread. The entry stays valid, and its fields unchanged, until the
  * reader's next quiescent state, offline or unregister. The last-hit cache is checked against
  * the snapshot's generation before its entry is touched: generations are never reused, so a
@@ -210,6 +211,10 @@ static inline int hvrt_reader_translate_inline(hvrt_reader *reader, uint32_t as_
     struct hvrt_reader_layout *r = (struct hvrt_reader_layout *)reader;
     if (as_id >= HVRT_MAX_ADDRESS_SPACES || as_id >= r->vm->nr_address_spaces)
         return -22; /* -EINVAL */
+    /* Once the VM has private pages the answer needs the attribute store, which this header does
+     * not (yet) publish: take the exported call, whose answer this function promises. */
+    if (__atomic_load_n(&r->vm->private_pages_in_use, __ATOMIC_RELAXED))
+        return hvrt_reader_translate(reader, as_id, gfn, out);
     const struct hvrt_slot_entry *e = hvrt_reader_lookup_inline(reader, as_id, gfn);
     if (e == NULL)
         return -2; /* -ENOENT */

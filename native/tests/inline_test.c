@@ -169,11 +169,43 @@ static void test_update_in_progress_bit(void)
     hvrt_vm_destroy(vm);
 }
 
+/* With private pages the inline path answers through the export: same flags and run_pages. */
+static void test_attributes_follow(void)
+{
+    struct hvrt_vm_config cfg = config_for(1); /* software-protected: has private memory */
+    hvrt_vm *vm = vm_new(&cfg);
+    CHECK_RC(set_v1(vm, 1, 0, 0x100000 * PAGE, 4096 * PAGE, FX_HVA), 0);
+    hvrt_reader *r;
+    CHECK_RC(hvrt_reader_register(vm, &r), 0);
+    struct hvrt_translation a, b;
+    CHECK_RC(hvrt_reader_translate_inline(r, 0, 0x100000, &a), 0);
+    CHECK(a.run_pages == 4096 && !(a.flags & HVRT_TR_PRIVATE));
+    hvrt_reader_offline(r);
+    struct kvm_memory_attributes attrs = { .address = 0x100100 * PAGE, .size = 16 * PAGE,
+                                           .attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE, .flags = 0 };
+    CHECK_RC(hvrt_set_memory_attributes(vm, &attrs), 0);
+    hvrt_reader_online(r);
+    int wrong = 0;
+    for (uint64_t gfn = 0x100000; gfn < 0x100000 + 4096; gfn += 7) {
+        int ra = hvrt_reader_translate_inline(r, 0, gfn, &a), rb = hvrt_reader_translate(r, 0, gfn, &b);
+        wrong += ra != rb || memcmp(&a, &b, sizeof a) != 0;
+    }
+    CHECK_RC(wrong, 0);
+    CHECK_RC(hvrt_reader_translate_inline(r, 0, 0x100101, &a), 0);
+    CHECK(a.flags & HVRT_TR_PRIVATE);
+    CHECK(a.run_pages == 15);
+    CHECK_RC(hvrt_reader_translate_inline(r, 0, 0x1000f0, &a), 0);
+    CHECK(!(a.flags & HVRT_TR_PRIVATE) && a.run_pages == 0x10);
+    CHECK_RC(hvrt_reader_unregister(r), 0);
+    hvrt_vm_destroy(vm);
+}
+
 int main(void)
 {
     CHECK_RC(hvrt_abi_version(), HVRT_ABI_VERSION);
     test_inline_equals_exports();
     test_cache_follows_changes();
     test_update_in_progress_bit();
+    test_attributes_follow();
     return harness_finish();
 }

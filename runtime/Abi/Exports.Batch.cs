@@ -1,3 +1,4 @@
+using Hvrt.Attributes;
 using System.Runtime.InteropServices;
 using System.Runtime.CompilerServices;
 using Hvrt.Index;
@@ -39,6 +40,7 @@ internal static unsafe class ExportsBatch
         ulong generation = Snapshot.GenerationOf(s);
         SlotEntry* hint = ExportsSlots.LastHit(section, vm, asId, generation);
         int hits = Lookup.Batch(s, generation, gfns, n, output, ref hint);
+        TranslationAttributes.ApplyBatch(vm, gfns, n, output);
         ExportsSlots.RememberHit(section, vm, asId, generation, hint);
         ReadSection.Exit(section);
         return hits;

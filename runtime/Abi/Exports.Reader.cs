@@ -1,3 +1,4 @@
+using Hvrt.Attributes;
 using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -123,6 +124,7 @@ internal static unsafe class ExportsReader
         c->Generation = generation;
         c->Entry = entry;
         Snapshot.Fill(entry, gfn, generation, result);
+        TranslationAttributes.Apply(r->Vm, gfn, result);
         return 0;
     }
 
@@ -156,6 +158,7 @@ internal static unsafe class ExportsReader
         ReaderCache* c = ReaderRecord.CacheOf(r, asId);
         SlotEntry* hint = c->Generation == generation ? c->Entry : null;
         int hits = Lookup.Batch(s, generation, gfns, n, output, ref hint);
+        TranslationAttributes.ApplyBatch(r->Vm, gfns, n, output);
         if (hint != null)
         {
             c->Generation = generation;

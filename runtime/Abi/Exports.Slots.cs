@@ -1,3 +1,4 @@
+using Hvrt.Attributes;
 using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -102,6 +103,7 @@ internal static unsafe class ExportsSlots
         if (entry != null)
         {
             Snapshot.Fill(entry, gfn, generation, result);
+            TranslationAttributes.Apply(vm, gfn, result);
         }
         ReadSection.Exit(section);
         return entry != null ? 0 : -Errno.ENOENT;

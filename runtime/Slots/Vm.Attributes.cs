@@ -1,3 +1,4 @@
+using System.Threading;
 using Hvrt.Abi;
 using Hvrt.Attributes;
 
@@ -27,6 +28,18 @@ internal sealed unsafe partial class Vm
     {
         _attributes?.Free();
         _attributes = null;
+    }
+
+    /// <summary>
+    /// Before the first private bit is set: from here on translations consult the attribute store
+    /// (a reader that still sees 0 answers as if it had read the attribute a moment earlier).
+    /// </summary>
+    private void MarkPrivatePagesInUse()
+    {
+        if (_handle->PrivatePagesInUse == 0)
+        {
+            Volatile.Write(ref _handle->PrivatePagesInUse, 1);
+        }
     }
 
     /// <summary>
@@ -60,7 +73,12 @@ internal sealed unsafe partial class Vm
             {
                 return -Errno.EDEADLK;
             }
-            return Attributes.SetRange(start, end, (a.Attributes & MemAttr.Private) != 0);
+            bool isPrivate = (a.Attributes & MemAttr.Private) != 0;
+            if (isPrivate)
+            {
+                MarkPrivatePagesInUse();
+            }
+            return Attributes.SetRange(start, end, isPrivate);
         }
     }
 }

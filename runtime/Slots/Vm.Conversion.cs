@@ -111,6 +111,10 @@ internal sealed unsafe partial class Vm
                 {
                     return r;
                 }
+                if (priv)
+                {
+                    MarkPrivatePagesInUse();
+                }
                 Attributes.SetRange(start, end, priv);
                 _notifying = true;
                 foreach ((ulong s, ulong e) in _convertRuns)

@@ -22,7 +22,11 @@ internal unsafe struct VmHandle
 
     public ulong Magic;
     public nint Managed;
-    public int Reserved;
+    /// <summary>
+    /// 0 until the first page of this VM is made private; then 1 for good. While 0, translations
+    /// skip the attribute store (and the inline C path needs no call).
+    /// </summary>
+    public int PrivatePagesInUse;
     public uint NrAddressSpaces;
     public Snapshot* Current0;
     public Snapshot* Current1;

@@ -1,0 +1,55 @@
+using System.Runtime.CompilerServices;
+using System.Threading;
+using Hvrt.Abi;
+using Hvrt.Slots;
+
+namespace Hvrt.Attributes;
+
+/// <summary>
+/// Puts the attributes into a translation: HVRT_TR_PRIVATE when the gfn is private, and run_pages
+/// shortened to the first page whose attributes differ. A VM that never had a private page pays
+/// one load; the others walk the store (lock-free) and scan at most <see cref="MaxLookAhead"/>
+/// pages, so a huge uniform slot never costs a long scan per call.
+/// </summary>
+internal static unsafe class TranslationAttributes
+{
+    /// <summary>One attribute chunk (1 GiB): run_pages is at most this when attributes are in use.</summary>
+    public const ulong MaxLookAhead = AttributeStore.ChunkPages;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Apply(VmHandle* vm, ulong gfn, HvrtTranslation* t)
+    {
+        if (Volatile.Read(ref vm->PrivatePagesInUse) != 0)
+        {
+            ApplyFromStore(Vm.FromHandle(vm).Attributes, gfn, t);
+        }
+    }
+
+    /// <summary>The hits of a batch (result 0).</summary>
+    public static void ApplyBatch(VmHandle* vm, ulong* gfns, nuint n, HvrtTranslation* output)
+    {
+        if (Volatile.Read(ref vm->PrivatePagesInUse) == 0)
+        {
+            return;
+        }
+        AttributeStore store = Vm.FromHandle(vm).Attributes;
+        for (nuint i = 0; i < n; i++)
+        {
+            if (output[i].Result == 0)
+            {
+                ApplyFromStore(store, gfns[i], output + i);
+            }
+        }
+    }
+
+    private static void ApplyFromStore(AttributeStore store, ulong gfn, HvrtTranslation* t)
+    {
+        bool isPrivate = store.Get(gfn) != 0;
+        if (isPrivate)
+        {
+            t->Flags |= HvrtTranslation.FlagPrivate;
+        }
+        ulong look = t->RunPages < MaxLookAhead ? t->RunPages : MaxLookAhead;
+        t->RunPages = store.NextDiffering(gfn, gfn + look, isPrivate) - gfn;
+    }
+}
