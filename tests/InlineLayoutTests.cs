@@ -53,7 +53,9 @@ public sealed unsafe class InlineLayoutTests
     public void VmHandle()
     {
         Assert.Equal(0, Off<Slots.VmHandle>(nameof(Slots.VmHandle.Magic)));
+        Assert.Equal(16, Off<Slots.VmHandle>(nameof(Slots.VmHandle.InlineAsLimit)));
         Assert.Equal(20, Off<Slots.VmHandle>(nameof(Slots.VmHandle.NrAddressSpaces)));
+        Assert.Equal(40, Off<Slots.VmHandle>(nameof(Slots.VmHandle.Serial)));
         Assert.Equal(24, Off<Slots.VmHandle>(nameof(Slots.VmHandle.Current0)));
         Assert.Equal(32, Off<Slots.VmHandle>(nameof(Slots.VmHandle.Current1)));
     }

@@ -86,7 +86,8 @@ struct hvrt_snapshot {
 struct hvrt_vm_layout {
     uint64_t magic;
     uint64_t managed;
-    int32_t private_pages_in_use; /* 0 until a page of the VM is made private, then 1 */
+    uint32_t inline_as_limit; /* address spaces the inline translation answers by itself:
+                                 nr_address_spaces until the VM has a private page, then 0 */
     uint32_t nr_address_spaces;
     const struct hvrt_snapshot *current[HVRT_MAX_ADDRESS_SPACES];
     uint64_t serial;         /* unique per VM in the process */
@@ -115,6 +116,7 @@ HVRT_STATIC_ASSERT(sizeof(struct hvrt_index) == 64, "hvrt_index size");
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_index, leaves) == 40, "hvrt_index.leaves");
 HVRT_STATIC_ASSERT(sizeof(struct hvrt_snapshot) == 256, "hvrt_snapshot size");
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_snapshot, gfn) == 64, "hvrt_snapshot.gfn");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_vm_layout, inline_as_limit) == 16, "hvrt_vm_layout.inline_as_limit");
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_vm_layout, nr_address_spaces) == 20, "hvrt_vm_layout.nr_address_spaces");
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_vm_layout, current) == 24, "hvrt_vm_layout.current");
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_reader_layout, ctr) == 16, "hvrt_reader_layout.ctr");
@@ -167,8 +169,8 @@ static inline void hvrt_translation_fill(const struct hvrt_slot_entry *e, uint64
  * The cheapest lookup: the slot entry holding gfn, or NULL (gfn in no slot, or as_id not below
  * the VM's number of address spaces). Nothing is filled in; the VMM reads what it needs, e.g.
  * hvrt_slot_hva(e, gfn). It says nothing about memory attributes (whether gfn is private now):
- * ask hvrt_get_memory_attributes, or use hvrt_reader_translate_inline. Same preconditions as hvrt_reader_translate_inline: reader registered,
- * online and owned by this thread. The entry stays valid, and its fields unchanged, until the
+ * ask hvrt_get_memory_attributes, or use hvrt_reader_translate_inline. Same preconditions as
+ * hvrt_reader_translate_inline: reader registered, online and owned by this thread. The entry stays valid, and its fields unchanged, until the
  * reader's next quiescent state, offline or unregister. The last-hit cache is checked against
  * the snapshot's generation before its entry is touched: generations are never reused, so a
  * matching one proves the entry belongs to the live snapshot.
@@ -209,11 +211,11 @@ static inline int hvrt_reader_translate_inline(hvrt_reader *reader, uint32_t as_
                                                struct hvrt_translation *out)
 {
     struct hvrt_reader_layout *r = (struct hvrt_reader_layout *)reader;
-    if (as_id >= HVRT_MAX_ADDRESS_SPACES || as_id >= r->vm->nr_address_spaces)
-        return -22; /* -EINVAL */
-    /* Once the VM has private pages the answer needs the attribute store, which this header does
-     * not (yet) publish: take the exported call, whose answer this function promises. */
-    if (__atomic_load_n(&r->vm->private_pages_in_use, __ATOMIC_RELAXED))
+    const struct hvrt_vm_layout *vm = r->vm;
+    /* One rarely taken branch for the cases the export answers: an as_id out of range (-EINVAL)
+     * and a VM with private pages, whose answer needs the attribute store that this header does
+     * not (yet) publish; inline_as_limit folds both into the compare as_id needed anyway. */
+    if (__builtin_expect(as_id >= __atomic_load_n(&vm->inline_as_limit, __ATOMIC_RELAXED), 0))
         return hvrt_reader_translate(reader, as_id, gfn, out);
     const struct hvrt_slot_entry *e = hvrt_reader_lookup_inline(reader, as_id, gfn);
     if (e == NULL)

@@ -19,7 +19,7 @@ internal static unsafe class TranslationAttributes
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Apply(VmHandle* vm, ulong gfn, HvrtTranslation* t)
     {
-        if (Volatile.Read(ref vm->PrivatePagesInUse) != 0)
+        if (VmHandle.PrivatePagesInUse(vm))
         {
             ApplyFromStore(Vm.FromHandle(vm).Attributes, gfn, t);
         }
@@ -28,7 +28,7 @@ internal static unsafe class TranslationAttributes
     /// <summary>The hits of a batch (result 0).</summary>
     public static void ApplyBatch(VmHandle* vm, ulong* gfns, nuint n, HvrtTranslation* output)
     {
-        if (Volatile.Read(ref vm->PrivatePagesInUse) == 0)
+        if (!VmHandle.PrivatePagesInUse(vm))
         {
             return;
         }

@@ -36,9 +36,9 @@ internal sealed unsafe partial class Vm
     /// </summary>
     private void MarkPrivatePagesInUse()
     {
-        if (_handle->PrivatePagesInUse == 0)
+        if (_handle->InlineAsLimit != 0)
         {
-            Volatile.Write(ref _handle->PrivatePagesInUse, 1);
+            Volatile.Write(ref _handle->InlineAsLimit, 0u);
         }
     }
 

@@ -62,6 +62,7 @@ internal sealed unsafe partial class Vm
             return -Errno.ENOMEM;
         }
         handle->NrAddressSpaces = rules.NrAddressSpaces;
+        handle->InlineAsLimit = rules.NrAddressSpaces;
         handle->Serial = (ulong)Interlocked.Increment(ref s_serials);
         for (uint i = 0; i < rules.NrAddressSpaces; i++)
         {

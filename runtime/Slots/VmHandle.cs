@@ -23,10 +23,14 @@ internal unsafe struct VmHandle
     public ulong Magic;
     public nint Managed;
     /// <summary>
-    /// 0 until the first page of this VM is made private; then 1 for good. While 0, translations
-    /// skip the attribute store (and the inline C path needs no call).
+    /// The address spaces hvrt_inline.h may translate by itself: the VM's number while it has no
+    /// private page, 0 for good from the first one (the answer then needs the attribute store).
+    /// One field for both, so the inline path pays one compare, the one it had for as_id.
     /// </summary>
-    public int PrivatePagesInUse;
+    public uint InlineAsLimit;
+
+    /// <summary>True once a page of this VM has been made private.</summary>
+    public static bool PrivatePagesInUse(VmHandle* vm) => Volatile.Read(ref vm->InlineAsLimit) == 0;
     public uint NrAddressSpaces;
     public Snapshot* Current0;
     public Snapshot* Current1;
