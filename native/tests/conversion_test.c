@@ -230,15 +230,10 @@ static void shared_memory_dropped(bool memfd)
 
 static void guest_memfd_punched(void)
 {
-    int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    if (kvm < 0) {
-        SKIP("/dev/kvm cannot be opened");
-        return;
-    }
-    int kvm_vm = ioctl(kvm, KVM_CREATE_VM, 0);
-    close(kvm);
+    const char *why = NULL;
+    int kvm_vm = open_kvm_vm(&why);
     if (kvm_vm < 0) {
-        SKIP("KVM_CREATE_VM failed");
+        SKIP(why);
         return;
     }
     struct kvm_create_guest_memfd req = { .size = NPAGES * PAGE, .flags = 0x3 /* MMAP | INIT_SHARED */ };

@@ -197,15 +197,10 @@ static void bad_arguments(void)
 /* A real guest_memfd: a VMM punches a hole into it and asks which gfns to invalidate. */
 static void guest_memfd_punch_hole(void)
 {
-    int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    if (kvm < 0) {
-        SKIP("no /dev/kvm");
-        return;
-    }
-    int kvm_vm = ioctl(kvm, KVM_CREATE_VM, 0);
-    close(kvm);
+    const char *why = NULL;
+    int kvm_vm = open_kvm_vm(&why);
     if (kvm_vm < 0) {
-        SKIP("KVM_CREATE_VM failed");
+        SKIP(why);
         return;
     }
     struct kvm_create_guest_memfd req = { .size = 64 * PAGE };

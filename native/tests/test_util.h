@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +27,22 @@ struct kvm_create_guest_memfd {
 #endif
 
 #define PAGE 4096ull
+
+/* A KVM VM fd of type 0 for making guest_memfds, or -1 with *why set (no /dev/kvm here, or
+ * KVM_CREATE_VM refused): the caller SKIPs with it. */
+static inline int open_kvm_vm(const char **why)
+{
+    int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (kvm < 0) {
+        *why = "/dev/kvm cannot be opened";
+        return -1;
+    }
+    int vm = ioctl(kvm, KVM_CREATE_VM, 0);
+    close(kvm);
+    if (vm < 0)
+        *why = "KVM_CREATE_VM failed";
+    return vm;
+}
 #define SLOT(as_id, id) ((uint32_t)(as_id) << 16 | (uint32_t)(id))
 #define AS_OF(slot) ((slot) >> 16)
 
