@@ -29,9 +29,16 @@ public unsafe class ConversionTests
         public VmHandle* Vm;
         public readonly List<(ulong Gpa, ulong Size, int ToPrivate, ulong Seq)> Calls = new();
         public int NestedConvert = int.MinValue;
-        public ulong RemoveId;
+        public Recorder? Remove;
         public int RemoveResult = int.MinValue;
+
+        /// <summary>The listener's identity: its callback and its context (a GCHandle of this recorder).</summary>
+        public bool Meddling;
+        public nint Context;
     }
+
+    private static int RemoveRecorder(VmHandle* vm, Recorder rec)
+        => rec.Meddling ? ConvFfi.RemoveListener(vm, &OnConvertMeddling, rec.Context) : ConvFfi.RemoveListener(vm, &OnConvert, rec.Context);
 
     [UnmanagedCallersOnly(CallConvs = new[] { typeof(CallConvCdecl) })]
     private static void OnConvert(nint ctx, ulong gpa, ulong size, int toPrivate)
@@ -46,23 +53,24 @@ public unsafe class ConversionTests
         var r = (Recorder)GCHandle.FromIntPtr(ctx).Target!;
         r.Calls.Add((gpa, size, toPrivate, ConvFfi.Seq(r.Vm)));
         r.NestedConvert = ConvFfi.Convert(r.Vm, 0x100000 * Page, Page, 1);
-        if (r.RemoveId != 0)
+        if (r.Remove is { } victim)
         {
-            r.RemoveResult = ConvFfi.RemoveListener(r.Vm, r.RemoveId);
-            r.RemoveId = 0;
+            r.RemoveResult = RemoveRecorder(r.Vm, victim);
+            r.Remove = null;
         }
     }
 
-    private static ulong AddRecorder(VmHandle* vm, Recorder rec, out GCHandle h, bool meddling = false)
+    private static Recorder AddRecorder(VmHandle* vm, Recorder rec, out GCHandle h, bool meddling = false)
     {
         rec.Vm = vm;
         h = GCHandle.Alloc(rec);
-        ulong id;
+        rec.Meddling = meddling;
+        rec.Context = GCHandle.ToIntPtr(h);
         int r = meddling
-            ? ConvFfi.AddListener(vm, &OnConvertMeddling, GCHandle.ToIntPtr(h), &id)
-            : ConvFfi.AddListener(vm, &OnConvert, GCHandle.ToIntPtr(h), &id);
+            ? ConvFfi.AddListener(vm, &OnConvertMeddling, rec.Context)
+            : ConvFfi.AddListener(vm, &OnConvert, rec.Context);
         Assert.Equal(0, r);
-        return id;
+        return rec;
     }
 
     private static void AssertAttrs(VmHandle* vm, ulong gfn, ulong n, ulong attrs)
@@ -77,20 +85,20 @@ public unsafe class ConversionTests
     public void BadArgumentsAndErrno()
     {
         using var vm = PrivateVm();
-        ulong seq, id;
+        ulong seq;
         Assert.Equal(-Errno.EFAULT, ConvFfi.Convert(null, 0, Page, 1));
         Assert.Equal(-Errno.EFAULT, ConvFfi.SetPolicy(null, 0));
         Assert.Equal(-Errno.EFAULT, ConvFfi.Seq(null, &seq));
-        Assert.Equal(-Errno.EFAULT, ConvFfi.AddListener(null, &OnConvert, 0, &id));
-        Assert.Equal(-Errno.EFAULT, ConvFfi.RemoveListener(null, 1));
+        Assert.Equal(-Errno.EFAULT, ConvFfi.AddListener(null, &OnConvert, 0));
+        Assert.Equal(-Errno.EFAULT, ConvFfi.RemoveListener(null, &OnConvert, 0));
         var dead = (VmHandle*)NativeMemory.AllocZeroed((nuint)sizeof(VmHandle));
         try
         {
             Assert.Equal(-Errno.EBADF, ConvFfi.Convert(dead, 0, Page, 1));
             Assert.Equal(-Errno.EBADF, ConvFfi.SetPolicy(dead, 0));
             Assert.Equal(-Errno.EBADF, ConvFfi.Seq(dead, &seq));
-            Assert.Equal(-Errno.EBADF, ConvFfi.AddListener(dead, &OnConvert, 0, &id));
-            Assert.Equal(-Errno.EBADF, ConvFfi.RemoveListener(dead, 1));
+            Assert.Equal(-Errno.EBADF, ConvFfi.AddListener(dead, &OnConvert, 0));
+            Assert.Equal(-Errno.EBADF, ConvFfi.RemoveListener(dead, &OnConvert, 0));
         }
         finally
         {
@@ -105,9 +113,13 @@ public unsafe class ConversionTests
         Assert.Equal(-Errno.EINVAL, ConvFfi.SetPolicy(vm.Handle, 4));
         Assert.Equal(-Errno.EINVAL, ConvFfi.SetPolicy(vm.Handle, 0x80000000));
         Assert.Equal(-Errno.EFAULT, ConvFfi.Seq(vm.Handle, null));
-        Assert.Equal(-Errno.EFAULT, ConvFfi.AddListener(vm.Handle, null, 0, &id));
-        Assert.Equal(-Errno.EFAULT, ConvFfi.AddListener(vm.Handle, &OnConvert, 0, null));
-        Assert.Equal(-Errno.ENOENT, ConvFfi.RemoveListener(vm.Handle, 1));
+        Assert.Equal(-Errno.EFAULT, ConvFfi.AddListener(vm.Handle, null, 0));
+        Assert.Equal(-Errno.ENOENT, ConvFfi.RemoveListener(vm.Handle, &OnConvert, 1));
+        Assert.Equal(0, ConvFfi.AddListener(vm.Handle, &OnConvert, 7));
+        Assert.Equal(-Errno.EEXIST, ConvFfi.AddListener(vm.Handle, &OnConvert, 7));
+        Assert.Equal(0, ConvFfi.AddListener(vm.Handle, &OnConvert, 8)); // another context: another listener
+        Assert.Equal(0, ConvFfi.RemoveListener(vm.Handle, &OnConvert, 7));
+        Assert.Equal(0, ConvFfi.RemoveListener(vm.Handle, &OnConvert, 8));
         Assert.Equal(0UL, ConvFfi.Seq(vm.Handle));
         AssertAttrs(vm.Handle, 0, 2, 0);
 
@@ -239,7 +251,7 @@ public unsafe class ConversionTests
         int fd = Ffi.Memfd(16 * (long)Page);
         byte* shared = ConvFfi.Map(16 * Page, ConvFfi.MapShared | ConvFfi.MapAnonymous);
         var rec = new Recorder();
-        ulong id = AddRecorder(vm.Handle, rec, out GCHandle h);
+        AddRecorder(vm.Handle, rec, out GCHandle h);
         try
         {
             Assert.Equal(0, vm.Ext(0, FPriv, 0, 16 * Page, (ulong)shared, 0, fd));
@@ -273,7 +285,7 @@ public unsafe class ConversionTests
             Assert.Equal(calls + 1, ConvFfi.DiscardCalls(vm.Handle));
             Assert.Equal(new[] { (2 * Page, 10 * Page, 0) }, rec.Calls.ConvertAll(c => (c.Gpa, c.Size, c.ToPrivate)).ToArray());
             Assert.Equal(blocks - 10 * BlocksPerPage, ConvFfi.Blocks(fd));
-            Assert.Equal(0, ConvFfi.RemoveListener(vm.Handle, id));
+            Assert.Equal(0, RemoveRecorder(vm.Handle, rec));
         }
         finally
         {
@@ -421,12 +433,10 @@ public unsafe class ConversionTests
         using var vm = PrivateVm();
         var a = new Recorder();
         var b = new Recorder();
-        ulong ida = AddRecorder(vm.Handle, a, out GCHandle ha);
-        ulong idb = AddRecorder(vm.Handle, b, out GCHandle hb);
+        AddRecorder(vm.Handle, a, out GCHandle ha);
+        AddRecorder(vm.Handle, b, out GCHandle hb);
         try
         {
-            Assert.NotEqual(ida, idb);
-            Assert.NotEqual(0UL, ida);
             // Holes only. [0x10, 0x20) private first, then [0, 0x30): two runs change.
             Assert.Equal(0, ConvFfi.ConvertPages(vm.Handle, 0x10, 0x10, true));
             Assert.Equal(2UL, ConvFfi.Seq(vm.Handle));
@@ -437,8 +447,8 @@ public unsafe class ConversionTests
             Assert.Equal(want, b.Calls.ToArray());
 
             // Removed: no longer called; removing twice is ENOENT.
-            Assert.Equal(0, ConvFfi.RemoveListener(vm.Handle, ida));
-            Assert.Equal(-Errno.ENOENT, ConvFfi.RemoveListener(vm.Handle, ida));
+            Assert.Equal(0, RemoveRecorder(vm.Handle, a));
+            Assert.Equal(-Errno.ENOENT, RemoveRecorder(vm.Handle, a));
             Assert.Equal(0, ConvFfi.ConvertPages(vm.Handle, 0x8, 0x4, false));
             Assert.Equal(3, a.Calls.Count);
             Assert.Equal((0x8 * Page, 0x4 * Page, 0, 5UL), b.Calls[^1]);
@@ -457,21 +467,21 @@ public unsafe class ConversionTests
         using var vm = PrivateVm();
         var m = new Recorder();
         var later = new Recorder();
-        ulong idm = AddRecorder(vm.Handle, m, out GCHandle hm, meddling: true);
-        ulong idl = AddRecorder(vm.Handle, later, out GCHandle hl);
+        AddRecorder(vm.Handle, m, out GCHandle hm, meddling: true);
+        AddRecorder(vm.Handle, later, out GCHandle hl);
         try
         {
             // Two runs: the first callback removes the second listener, which is then never called.
             Assert.Equal(0, ConvFfi.ConvertPages(vm.Handle, 1, 1, true));
             m.Calls.Clear();
-            m.RemoveId = idl;
+            m.Remove = later;
             Assert.Equal(0, ConvFfi.ConvertPages(vm.Handle, 0, 3, true));
             Assert.Equal(-Errno.EDEADLK, m.NestedConvert);
             Assert.Equal(0, m.RemoveResult);
             Assert.Equal(2, m.Calls.Count);
             Assert.Single(later.Calls); // the first conversion only
             Assert.Equal(0UL, AttrFfi.Get(vm.Handle, 0x100000));
-            Assert.Equal(0, ConvFfi.RemoveListener(vm.Handle, idm));
+            Assert.Equal(0, RemoveRecorder(vm.Handle, m));
         }
         finally
         {

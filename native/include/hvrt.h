@@ -778,23 +778,25 @@ int hvrt_conversion_seq(hvrt_vm *vm, uint64_t *seq);
 typedef void (*hvrt_conversion_cb)(void *ctx, uint64_t gpa, uint64_t size, int to_private);
 
 /*
- * Adds a listener; *id receives its id (never 0, never reused in this VM). cb is called by
+ * Adds the listener (cb, ctx). cb is called by
  * hvrt_convert once per maximal run of pages it converted, after the discard and the attribute
  * change took effect (hvrt_get_memory_attributes already answers the new value) and while the
  * sequence is odd: on the converting thread, holding the VM lock. So a callback must be short
  * and must not change this VM's slots, attributes or conversions (those calls return -EDEADLK
  * from a callback); queries (translate, attributes, sequence) and adding or removing listeners
  * are allowed. A listener removed by a callback is not called for the ranges that follow.
- * Errors: -EFAULT vm, cb or id NULL; -EBADF vm not live; -ENOMEM.
+ * The same cb may be added with different ctx values (each is its own listener).
+ * Errors: -EFAULT vm or cb NULL; -EBADF vm not live; -EEXIST (cb, ctx) already added; -ENOMEM.
  */
-int hvrt_add_conversion_listener(hvrt_vm *vm, hvrt_conversion_cb cb, void *ctx, uint64_t *id);
+int hvrt_add_conversion_listener(hvrt_vm *vm, hvrt_conversion_cb cb, void *ctx);
 
 /*
- * Removes the listener with this id; it is not called afterwards.
- * Errors: -EFAULT vm NULL; -EBADF vm not live; -ENOENT no listener has this id (e.g. removed
- * twice).
+ * Removes the listener (cb, ctx); it is not called afterwards (not even for the remaining runs
+ * of a conversion in progress, when removed from a callback).
+ * Errors: -EFAULT vm NULL; -EBADF vm not live; -ENOENT (cb, ctx) is not a listener (e.g.
+ * removed twice).
  */
-int hvrt_remove_conversion_listener(hvrt_vm *vm, uint64_t id);
+int hvrt_remove_conversion_listener(hvrt_vm *vm, hvrt_conversion_cb cb, void *ctx);
 
 #ifdef __cplusplus
 }

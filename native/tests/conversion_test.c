@@ -103,7 +103,7 @@ struct recorder {
     int n;
     struct call calls[16];
     int nested;          /* what a hvrt_convert from the callback returned */
-    uint64_t remove_id;  /* removed by the next callback when != 0 */
+    void *remove_ctx;    /* the next callback removes the listener (record, remove_ctx) when set */
     int remove_rc;
 };
 
@@ -113,9 +113,9 @@ static void record(void *ctx, uint64_t gpa, uint64_t size, int to_private)
     if (r->n < 16)
         r->calls[r->n++] = (struct call){ gpa, size, seq_of(r->vm), to_private };
     r->nested = hvrt_convert(r->vm, 0x100000 * PAGE, PAGE, 1);
-    if (r->remove_id != 0) {
-        r->remove_rc = hvrt_remove_conversion_listener(r->vm, r->remove_id);
-        r->remove_id = 0;
+    if (r->remove_ctx != NULL) {
+        r->remove_rc = hvrt_remove_conversion_listener(r->vm, record, r->remove_ctx);
+        r->remove_ctx = NULL;
     }
 }
 
@@ -138,19 +138,19 @@ static bool call_is(const struct recorder *r, int i, uint64_t gpa, uint64_t size
 static void bad_arguments(void)
 {
     hvrt_vm *vm = private_vm();
-    uint64_t seq, id;
+    uint64_t seq;
     CHECK_RC(hvrt_convert(NULL, 0, PAGE, 1), HVRT_EFAULT);
     CHECK_RC(hvrt_set_discard_policy(NULL, 0), HVRT_EFAULT);
     CHECK_RC(hvrt_conversion_seq(NULL, &seq), HVRT_EFAULT);
-    CHECK_RC(hvrt_add_conversion_listener(NULL, record, NULL, &id), HVRT_EFAULT);
-    CHECK_RC(hvrt_remove_conversion_listener(NULL, 1), HVRT_EFAULT);
+    CHECK_RC(hvrt_add_conversion_listener(NULL, record, NULL), HVRT_EFAULT);
+    CHECK_RC(hvrt_remove_conversion_listener(NULL, record, NULL), HVRT_EFAULT);
     uint64_t fake[8] = { 0 };
     hvrt_vm *dead = (hvrt_vm *)fake;
     CHECK_RC(hvrt_convert(dead, 0, PAGE, 1), HVRT_EBADF);
     CHECK_RC(hvrt_set_discard_policy(dead, 0), HVRT_EBADF);
     CHECK_RC(hvrt_conversion_seq(dead, &seq), HVRT_EBADF);
-    CHECK_RC(hvrt_add_conversion_listener(dead, record, NULL, &id), HVRT_EBADF);
-    CHECK_RC(hvrt_remove_conversion_listener(dead, 1), HVRT_EBADF);
+    CHECK_RC(hvrt_add_conversion_listener(dead, record, NULL), HVRT_EBADF);
+    CHECK_RC(hvrt_remove_conversion_listener(dead, record, NULL), HVRT_EBADF);
     CHECK_RC(hvrt_convert(vm, 0, PAGE, 2), HVRT_EINVAL);
     CHECK_RC(hvrt_convert(vm, 0, 0, 1), HVRT_EINVAL);
     CHECK_RC(hvrt_convert(vm, 2048, PAGE, 1), HVRT_EINVAL);
@@ -158,9 +158,14 @@ static void bad_arguments(void)
     CHECK_RC(hvrt_convert(vm, UINT64_MAX - PAGE + 1, 2 * PAGE, 1), HVRT_EINVAL);
     CHECK_RC(hvrt_set_discard_policy(vm, HVRT_DISCARD_PRIVATE << 1), HVRT_EINVAL);
     CHECK_RC(hvrt_conversion_seq(vm, NULL), HVRT_EFAULT);
-    CHECK_RC(hvrt_add_conversion_listener(vm, NULL, NULL, &id), HVRT_EFAULT);
-    CHECK_RC(hvrt_add_conversion_listener(vm, record, NULL, NULL), HVRT_EFAULT);
-    CHECK_RC(hvrt_remove_conversion_listener(vm, 12345), HVRT_ENOENT);
+    CHECK_RC(hvrt_add_conversion_listener(vm, NULL, NULL), HVRT_EFAULT);
+    CHECK_RC(hvrt_remove_conversion_listener(vm, record, NULL), HVRT_ENOENT);
+    int ctx1, ctx2;
+    CHECK_RC(hvrt_add_conversion_listener(vm, record, &ctx1), 0);
+    CHECK_RC(hvrt_add_conversion_listener(vm, record, &ctx1), HVRT_EEXIST);
+    CHECK_RC(hvrt_add_conversion_listener(vm, record, &ctx2), 0); /* another ctx: another listener */
+    CHECK_RC(hvrt_remove_conversion_listener(vm, record, &ctx1), 0);
+    CHECK_RC(hvrt_remove_conversion_listener(vm, record, &ctx2), 0);
     CHECK_RC(seq_of(vm), 0);
     CHECK(attrs_are(vm, 0, 2, 0));
     CHECK(strcmp(hvrt_errname(-EDEADLK), "EDEADLK") == 0);
@@ -274,8 +279,7 @@ static void slots_and_holes(void)
     memset(mem, 3, 32 * PAGE);
     fill_file(pfd, 0, 32, 9);
     struct recorder rec = { .vm = vm };
-    uint64_t id;
-    CHECK_RC(hvrt_add_conversion_listener(vm, record, &rec, &id), 0);
+    CHECK_RC(hvrt_add_conversion_listener(vm, record, &rec), 0);
 
     CHECK_RC(hvrt_convert(vm, 2 * PAGE, 28 * PAGE, 1), 0);
     CHECK_RC(blocks(fd), 12 * BLOCKS_PER_PAGE); /* 2 + 8 (hole: its pages stay) + 2 */
@@ -321,8 +325,7 @@ static void failing_discard(void)
     fill_file(bad, 0, 8, 6);
     CHECK_RC(set_private(vm, 0, 16, true), 0);
     struct recorder rec = { .vm = vm };
-    uint64_t id;
-    CHECK_RC(hvrt_add_conversion_listener(vm, record, &rec, &id), 0);
+    CHECK_RC(hvrt_add_conversion_listener(vm, record, &rec), 0);
 
     CHECK_RC(hvrt_convert(vm, 4 * PAGE, 8 * PAGE, 0), -EBADF);
     CHECK(attrs_are(vm, 0, 16, KVM_MEMORY_ATTRIBUTE_PRIVATE));
@@ -340,8 +343,8 @@ static void failing_discard(void)
     CHECK(call_is(&rec, 0, 4 * PAGE, 8 * PAGE, 0, 3));
 
     /* Removed listeners are not called; removing twice: ENOENT. */
-    CHECK_RC(hvrt_remove_conversion_listener(vm, id), 0);
-    CHECK_RC(hvrt_remove_conversion_listener(vm, id), HVRT_ENOENT);
+    CHECK_RC(hvrt_remove_conversion_listener(vm, record, &rec), 0);
+    CHECK_RC(hvrt_remove_conversion_listener(vm, record, &rec), HVRT_ENOENT);
     CHECK_RC(hvrt_convert(vm, 0, PAGE, 0), 0);
     CHECK_RC(rec.n, 1);
     CHECK_RC(seq_of(vm), 6);
@@ -357,12 +360,10 @@ static void listener_removed_from_a_callback(void)
 {
     hvrt_vm *vm = private_vm();
     struct recorder a = { .vm = vm }, b = { .vm = vm };
-    uint64_t ida, idb;
-    CHECK_RC(hvrt_add_conversion_listener(vm, record, &a, &ida), 0);
-    CHECK_RC(hvrt_add_conversion_listener(vm, record, &b, &idb), 0);
-    CHECK(ida != 0 && idb != 0 && ida != idb);
+    CHECK_RC(hvrt_add_conversion_listener(vm, record, &a), 0);
+    CHECK_RC(hvrt_add_conversion_listener(vm, record, &b), 0);
     CHECK_RC(hvrt_convert(vm, 0x10 * PAGE, 0x10 * PAGE, 1), 0);
-    a.remove_id = idb;
+    a.remove_ctx = &b;
     CHECK_RC(hvrt_convert(vm, 0, 0x30 * PAGE, 1), 0);
     CHECK_RC(a.remove_rc, 0);
     CHECK_RC(a.n, 3);

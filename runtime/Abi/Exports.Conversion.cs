@@ -50,7 +50,7 @@ internal static unsafe class ExportsConversion
     }
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_add_conversion_listener", CallConvs = new[] { typeof(CallConvCdecl) })]
-    public static int AddConversionListener(VmHandle* vm, nint callback, nint context, ulong* id)
+    public static int AddConversionListener(VmHandle* vm, nint callback, nint context)
     {
         try
         {
@@ -59,12 +59,7 @@ internal static unsafe class ExportsConversion
             {
                 return e;
             }
-            if (callback == 0 || id == null)
-            {
-                return -Errno.EFAULT;
-            }
-            *id = Vm.FromHandle(vm).AddConversionListener(callback, context);
-            return 0;
+            return callback == 0 ? -Errno.EFAULT : Vm.FromHandle(vm).AddConversionListener(callback, context);
         }
         catch (OutOfMemoryException)
         {
@@ -77,12 +72,12 @@ internal static unsafe class ExportsConversion
     }
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_remove_conversion_listener", CallConvs = new[] { typeof(CallConvCdecl) })]
-    public static int RemoveConversionListener(VmHandle* vm, ulong id)
+    public static int RemoveConversionListener(VmHandle* vm, nint callback, nint context)
     {
         try
         {
             int e = ExportsSlots.CheckVm(vm);
-            return e != 0 ? e : Vm.FromHandle(vm).RemoveConversionListener(id);
+            return e != 0 ? e : Vm.FromHandle(vm).RemoveConversionListener(callback, context);
         }
         catch (Exception)
         {

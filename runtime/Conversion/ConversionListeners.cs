@@ -4,33 +4,36 @@ namespace Hvrt.Conversion;
 
 /// <summary>
 /// The conversion listeners of a VM (QEMU's RamDiscardManager listeners): C callbacks with their
-/// context, by id. Changed under the VM lock, copy-on-write, so a callback that removes a
-/// listener (itself included) does not disturb the notification in progress.
+/// context, each (callback, context) pair at most once. Changed under the VM lock, copy-on-write,
+/// so a callback that removes a listener (itself included) does not disturb the notification in
+/// progress.
 /// </summary>
 internal sealed unsafe class ConversionListeners
 {
     private Listener[] _all = Array.Empty<Listener>();
-    private ulong _lastId;
 
-    private readonly record struct Listener(ulong Id, nint Callback, nint Context);
+    private readonly record struct Listener(nint Callback, nint Context);
 
     public int Count => _all.Length;
 
-    /// <summary>Adds a listener and returns its id (never 0, never reused).</summary>
-    public ulong Add(nint callback, nint context)
+    /// <summary>Adds a listener; false when this (callback, context) pair is already registered.</summary>
+    public bool Add(nint callback, nint context)
     {
-        ulong id = ++_lastId;
+        if (IndexOf(_all, callback, context) >= 0)
+        {
+            return false;
+        }
         var next = new Listener[_all.Length + 1];
         _all.CopyTo(next, 0);
-        next[^1] = new Listener(id, callback, context);
+        next[^1] = new Listener(callback, context);
         _all = next;
-        return id;
+        return true;
     }
 
-    /// <summary>Removes a listener; false when no listener has that id.</summary>
-    public bool Remove(ulong id)
+    /// <summary>Removes a listener; false when this pair is not registered.</summary>
+    public bool Remove(nint callback, nint context)
     {
-        int i = Array.FindIndex(_all, l => l.Id == id);
+        int i = IndexOf(_all, callback, context);
         if (i < 0)
         {
             return false;
@@ -49,12 +52,24 @@ internal sealed unsafe class ConversionListeners
         foreach (Listener l in all)
         {
             // A listener removed by an earlier callback of this range is not called any more.
-            if (!ReferenceEquals(all, _all) && Array.FindIndex(_all, x => x.Id == l.Id) < 0)
+            if (!ReferenceEquals(all, _all) && IndexOf(_all, l.Callback, l.Context) < 0)
             {
                 continue;
             }
             var cb = (delegate* unmanaged[Cdecl]<nint, ulong, ulong, int, void>)l.Callback;
             cb(l.Context, gpa, size, toPrivate ? 1 : 0);
         }
+    }
+
+    private static int IndexOf(Listener[] all, nint callback, nint context)
+    {
+        for (int i = 0; i < all.Length; i++)
+        {
+            if (all[i].Callback == callback && all[i].Context == context)
+            {
+                return i;
+            }
+        }
+        return -1;
     }
 }

@@ -52,19 +52,19 @@ internal sealed unsafe partial class Vm
         return 0;
     }
 
-    public ulong AddConversionListener(nint callback, nint context)
+    public int AddConversionListener(nint callback, nint context)
     {
         lock (_lock)
         {
-            return _listeners.Add(callback, context);
+            return _listeners.Add(callback, context) ? 0 : -Errno.EEXIST;
         }
     }
 
-    public int RemoveConversionListener(ulong id)
+    public int RemoveConversionListener(nint callback, nint context)
     {
         lock (_lock)
         {
-            return _listeners.Remove(id) ? 0 : -Errno.ENOENT;
+            return _listeners.Remove(callback, context) ? 0 : -Errno.ENOENT;
         }
     }
 

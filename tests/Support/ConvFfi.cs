@@ -42,16 +42,16 @@ internal static unsafe partial class ConvFfi
         return r == 0 ? s : throw new InvalidOperationException($"hvrt_conversion_seq: {r}");
     }
 
-    public static int AddListener(VmHandle* vm, delegate* unmanaged[Cdecl]<nint, ulong, ulong, int, void> cb, nint ctx, ulong* id)
+    public static int AddListener(VmHandle* vm, delegate* unmanaged[Cdecl]<nint, ulong, ulong, int, void> cb, nint ctx)
     {
-        delegate* unmanaged[Cdecl]<VmHandle*, nint, nint, ulong*, int> f = &ExportsConversion.AddConversionListener;
-        return f(vm, (nint)cb, ctx, id);
+        delegate* unmanaged[Cdecl]<VmHandle*, nint, nint, int> f = &ExportsConversion.AddConversionListener;
+        return f(vm, (nint)cb, ctx);
     }
 
-    public static int RemoveListener(VmHandle* vm, ulong id)
+    public static int RemoveListener(VmHandle* vm, delegate* unmanaged[Cdecl]<nint, ulong, ulong, int, void> cb, nint ctx)
     {
-        delegate* unmanaged[Cdecl]<VmHandle*, ulong, int> f = &ExportsConversion.RemoveConversionListener;
-        return f(vm, id);
+        delegate* unmanaged[Cdecl]<VmHandle*, nint, nint, int> f = &ExportsConversion.RemoveConversionListener;
+        return f(vm, (nint)cb, ctx);
     }
 
     public static ulong DiscardCalls(VmHandle* vm) => Vm.FromHandle(vm).DiscardCalls;
