@@ -73,7 +73,7 @@ uint32_t hvrt_version_number(void);
     XX(ENOMEM, -12, "out of memory")                                                           \
     XX(EACCES, -13, "a discard was refused: the shared memory is a private or read-only file mapping") \
     XX(EFAULT, -14, "NULL pointer argument")                                                   \
-    XX(EEXIST, -17, "the slot overlaps another slot of its address space")                     \
+    XX(EEXIST, -17, "already there: an overlapping slot, or a listener added twice")         \
     XX(EINVAL, -22, "invalid argument (as KVM would refuse it)")                               \
     XX(EMFILE, -24, "too many open files: the private fd could not be duplicated")             \
     XX(EDEADLK, -35, "a change of the VM from inside its own conversion listener")             \
@@ -81,13 +81,17 @@ uint32_t hvrt_version_number(void);
 
 /* HVRT_OK 0, HVRT_ENOENT (-2), ...: what each means for a given call is in its comment.
  *   EPERM     a reader call that needs an online reader on an offline one
- *   ENOENT    translate: the gfn is in no slot
+ *   ENOENT    translate / max_mapping_level: the gfn is in no slot; deleting no slot is EINVAL
+ *             (as KVM); removing a conversion listener that is not registered
  *   E2BIG     a config struct with a non-zero tail this library does not know, or over 4096 bytes
  *   EBADF     not a live hvrt_vm or hvrt_reader; a private fd that is not open
  *   ENOMEM    out of memory; nothing was changed
  *   EFAULT    a NULL pointer argument
- *   EEXIST    the new slot's gfn range overlaps another slot of its address space
- *   EINVAL    any argument KVM refuses: see hvrt_set_user_memory_region2
+ *   EEXIST    the new slot's gfn range overlaps another slot of its address space; a
+ *             conversion listener (cb, ctx) added twice
+ *   EINVAL    any argument KVM refuses (slots: hvrt_set_user_memory_region2; attributes:
+ *             hvrt_set_memory_attributes); an out-of-range as_id; a range that wraps or ends
+ *             before it starts; unknown flag bits
  *   EMFILE    hvrt could not duplicate a private fd (process fd limit)
  *   EACCES    hvrt_convert: madvise(MADV_REMOVE) refused (a MAP_PRIVATE or read-only file mapping)
  *   EDEADLK   a slot, attribute or conversion change called from a conversion listener

@@ -22,7 +22,7 @@ internal static unsafe class ExportsErrors
         -Errno.ENOMEM => "ENOMEM\0out of memory\0"u8,
         -Errno.EACCES => "EACCES\0a discard was refused: the shared memory is a private or read-only file mapping\0"u8,
         -Errno.EFAULT => "EFAULT\0NULL pointer argument\0"u8,
-        -Errno.EEXIST => "EEXIST\0the slot overlaps another slot of its address space\0"u8,
+        -Errno.EEXIST => "EEXIST\0already there: an overlapping slot, or a listener added twice\0"u8,
         -Errno.EINVAL => "EINVAL\0invalid argument (as KVM would refuse it)\0"u8,
         -Errno.EMFILE => "EMFILE\0too many open files: the private fd could not be duplicated\0"u8,
         -Errno.EDEADLK => "EDEADLK\0a change of the VM from inside its own conversion listener\0"u8,
