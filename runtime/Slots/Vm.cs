@@ -22,7 +22,6 @@ internal sealed unsafe partial class Vm
     private readonly Lock _lock = new();
     private readonly SlotSet[] _sets;
     private readonly SnapshotBuilder[] _builders;
-    private readonly ulong[] _generations;
     private readonly PrivateFiles _privateFiles = new();
     private readonly List<int> _fdsToClose = new();
     private VmHandle* _handle;
@@ -33,13 +32,10 @@ internal sealed unsafe partial class Vm
         _handle = handle;
         _sets = new SlotSet[rules.NrAddressSpaces];
         _builders = new SnapshotBuilder[rules.NrAddressSpaces];
-        _generations = new ulong[rules.NrAddressSpaces];
         for (uint i = 0; i < rules.NrAddressSpaces; i++)
         {
             _sets[i] = new SlotSet();
             _builders[i] = new SnapshotBuilder();
-            // Generations differ per address space (KVM: as_id, then += number of address spaces).
-            _generations[i] = i;
         }
     }
 
@@ -75,7 +71,8 @@ internal sealed unsafe partial class Vm
                 return -Errno.ENOMEM;
             }
             empty->AsId = i;
-            empty->Generation = vm._generations[i];
+            // Generations differ per address space (KVM: as_id, then += number of address spaces).
+            empty->Generation = i;
             VmHandle.Publish(handle, i, empty);
         }
         handle->Managed = GCHandle.ToIntPtr(GCHandle.Alloc(vm));
@@ -147,10 +144,11 @@ internal sealed unsafe partial class Vm
                 b.Abort();
                 continue;
             }
-            ulong generation = _generations[i] + Rules.NrAddressSpaces;
+            // The published snapshot carries the generation (only the writer sets its top bit).
+            Snapshot* current = VmHandle.Load(_handle, i);
+            ulong generation = (current->Generation & ~Snapshot.GenUpdateInProgress) + Rules.NrAddressSpaces;
             Snapshot* next = b.Finish(i, generation);
-            SnapshotBuilder.MarkUpdateInProgress(VmHandle.Load(_handle, i));
-            _generations[i] = generation;
+            SnapshotBuilder.MarkUpdateInProgress(current);
             old[i] = VmHandle.Publish(_handle, i, next);
             published = true;
         }
