@@ -40,14 +40,9 @@ public unsafe class GracePeriodTests
         HvrtTranslation t;
         Assert.Equal(0, Ffi.ReaderTranslate(r, 0, 3, &t)); // holds slot 0 until it releases
 
-        int rc = int.MinValue;
-        var done = new ManualResetEventSlim();
-        var writer = new Thread(() =>
-        {
-            rc = vm.V1(0, 0, 0, 0);
-            done.Set();
-        });
-        writer.Start();
+        BackgroundDelete delete = BackgroundDelete.Start(vm);
+        ManualResetEventSlim done = delete.Done;
+        Thread writer = delete.Thread;
         Assert.False(done.Wait(HeldMs), "the delete returned while an online reader held the slot");
         // The new slot set is already published: the reader, and unregistered readers, see no slot.
         Assert.Equal(E.ENOENT, Ffi.ReaderTranslate(r, 0, 3, &t));
@@ -64,7 +59,7 @@ public unsafe class GracePeriodTests
         Assert.True(done.Wait(PromptMs), "the delete did not return after the reader released");
         Assert.True(sw.ElapsedMilliseconds < PromptMs);
         writer.Join();
-        Assert.Equal(0, rc);
+        Assert.Equal(0, delete.Result);
         if (how != Release.Unregister)
         {
             Assert.Equal(0, Ffi.ReaderUnregister(r));
@@ -113,13 +108,9 @@ public unsafe class GracePeriodTests
         using var vm = new TestVm();
         Assert.Equal(0, vm.V1(0, 0, 0, 1 << 12, 0x100000000));
         ReaderRecord* holder = Ffi.ReaderRegister(vm.Handle);
-        var done = new ManualResetEventSlim();
-        var writer = new Thread(() =>
-        {
-            vm.V1(0, 0, 0, 0);
-            done.Set();
-        });
-        writer.Start();
+        BackgroundDelete delete = BackgroundDelete.Start(vm);
+        ManualResetEventSlim done = delete.Done;
+        Thread writer = delete.Thread;
         Assert.False(done.Wait(HeldMs));
 
         // The writer is waiting for `holder`; others can still come and go, and a new reader
@@ -147,13 +138,9 @@ public unsafe class GracePeriodTests
         using var vm = new TestVm();
         Assert.Equal(0, vm.V1(0, 0, 0, 1 << 12, 0x100000000));
         ReaderRecord* holder = Ffi.ReaderRegister(vm.Handle);
-        var done = new ManualResetEventSlim();
-        var writer = new Thread(() =>
-        {
-            vm.V1(0, 0, 0, 0);
-            done.Set();
-        });
-        writer.Start();
+        BackgroundDelete delete = BackgroundDelete.Start(vm);
+        ManualResetEventSlim done = delete.Done;
+        Thread writer = delete.Thread;
         Assert.False(done.Wait(HeldMs));
         ReaderRecord* late = Ffi.ReaderRegister(vm.Handle); // online, observed the current counter
         Assert.Equal(0, Ffi.ReaderUnregister(holder));
@@ -161,5 +148,25 @@ public unsafe class GracePeriodTests
         Assert.True(done.Wait(PromptMs), "the writer waited for a reader that registered after its grace period began");
         writer.Join();
         Assert.Equal(0, Ffi.ReaderUnregister(late));
+    }
+
+    /// <summary>Deletes slot 0 on its own thread, as a control thread would while readers hold it.</summary>
+    private sealed class BackgroundDelete
+    {
+        public readonly ManualResetEventSlim Done = new();
+        public Thread Thread = null!;
+        public int Result = int.MinValue;
+
+        public static BackgroundDelete Start(TestVm vm)
+        {
+            var d = new BackgroundDelete();
+            d.Thread = new Thread(() =>
+            {
+                d.Result = vm.V1(0, 0, 0, 0);
+                d.Done.Set();
+            });
+            d.Thread.Start();
+            return d;
+        }
     }
 }
