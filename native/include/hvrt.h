@@ -678,7 +678,8 @@ int hvrt_max_mapping_level(hvrt_vm *vm, uint32_t as_id, uint64_t gfn);
  * range: for (g = start; g < end; g = run_end) hvrt_attributes_run(vm, g, end, &run_end, &a).
  * gfns from 2^52 on are shared. Errors: -EFAULT vm, run_end or attrs NULL; -EBADF vm not live;
  * -EINVAL gfn >= end. Lock-free and allocation-free; concurrent with an attribute change the
- * answer may mix both states (use hvrt_range_has_attributes' caller protocol).
+ * answer may mix both states: a caller that must not see that reads hvrt_conversion_seq before
+ * and after and retries when it moved or was odd (or orders itself against its own changes).
  */
 int hvrt_attributes_run(hvrt_vm *vm, uint64_t gfn, uint64_t end, uint64_t *run_end, uint64_t *attrs);
 
