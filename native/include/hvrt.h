@@ -77,6 +77,16 @@ uint32_t hvrt_version_number(void);
     XX(EINVAL, -22, "invalid argument (as KVM would refuse it)")                               \
     XX(EMFILE, -24, "too many open files: the private fd could not be duplicated")             \
     XX(EDEADLK, -35, "a change of the VM from inside its own conversion listener")             \
+    XX(EINTR, -4, "interrupted by a signal (KVM_RUN, fallocate)")                              \
+    XX(EIO, -5, "I/O error reported by the kernel")                                            \
+    XX(ENXIO, -6, "no dirty bitmap: the bound VM logs dirty pages in a ring")                   \
+    XX(EAGAIN, -11, "try again (the kernel asked for a retry)")                                 \
+    XX(EBUSY, -16, "busy: already bound, or still in use")                                      \
+    XX(ENODEV, -19, "not supported by this KVM (no such capability or device)")                 \
+    XX(ENOTTY, -25, "not a KVM VM fd (the ioctl is unknown to the fd)")                         \
+    XX(ENOSYS, -38, "not implemented by this KVM")                                              \
+    XX(EOPNOTSUPP, -95, "operation not supported on this file or VM")                           \
+    XX(EHWPOISON, -133, "memory failure: the page is poisoned")                                 \
     XX(EINTERNAL, -4000, "internal hvrt error (a bug)")
 
 /* HVRT_OK 0, HVRT_ENOENT (-2), ...: what each means for a given call is in its comment.
@@ -95,6 +105,14 @@ uint32_t hvrt_version_number(void);
  *   EMFILE    hvrt could not duplicate a private fd (process fd limit)
  *   EACCES    hvrt_convert: madvise(MADV_REMOVE) refused (a MAP_PRIVATE or read-only file mapping)
  *   EDEADLK   a slot, attribute or conversion change called from a conversion listener
+ *   EINTR, EIO, EAGAIN, EHWPOISON  passed through from the kernel (KVM ioctls, fallocate)
+ *   ENXIO     dirty log: the bound VM logs dirty pages in a ring, not in bitmaps (as KVM)
+ *   EBUSY     hvrt_kvm_bind on a VM that is already bound
+ *   ENODEV    the bound KVM lacks what the call needs (e.g. guest_memfd); hvrt_kvm_* without
+ *             a bound VM fd
+ *   ENOTTY    hvrt_kvm_bind: the fd is not a KVM VM fd
+ *   ENOSYS, EOPNOTSUPP  passed through from KVM or the file (e.g. fallocate on a file that
+ *             cannot punch holes)
  *   EINTERNAL an internal failure hvrt caught (outside the errno range); a bug, please report */
 enum hvrt_status {
 #define HVRT_STATUS_ENUM(name, value, text) HVRT_##name = (value),
@@ -802,6 +820,253 @@ int hvrt_add_conversion_listener(hvrt_vm *vm, hvrt_conversion_cb cb, void *ctx);
  * removed twice).
  */
 int hvrt_remove_conversion_listener(hvrt_vm *vm, hvrt_conversion_cb cb, void *ctx);
+
+/* ---------------------------------------------------------------------------------------- */
+/* KVM binding                                                                               */
+/*
+ * Everything above works without KVM. A VMM that has a KVM VM fd binds it to the hvrt VM once,
+ * before or after adding slots; from then on hvrt applies every slot change to KVM first
+ * (KVM_SET_USER_MEMORY_REGION2 where the VM has KVM_CAP_USER_MEMORY2, KVM_SET_USER_MEMORY_REGION
+ * otherwise) and to itself only if KVM accepted it, so both always hold the same slots and the
+ * errno is KVM's own. Attribute changes (hvrt_set_memory_attributes, hvrt_convert) go to
+ * KVM_SET_MEMORY_ATTRIBUTES first where the VM supports PRIVATE there, and stay in hvrt alone
+ * where it does not (hvrt is then the VMM's record of what the guest asked for).
+ * hvrt does not own the fd: the VMM keeps it open while bound and closes it after
+ * hvrt_vm_destroy.
+ */
+
+/* hvrt_kvm_caps.flags: what hvrt found on the bound VM (probed once, at bind). */
+#define HVRT_KVM_USER_MEMORY2 (1u << 0)      /* KVM_CAP_USER_MEMORY2 (231): region2 is used */
+#define HVRT_KVM_GUEST_MEMFD (1u << 1)       /* KVM_CAP_GUEST_MEMFD (234) */
+#define HVRT_KVM_MEMORY_ATTRIBUTES (1u << 2) /* KVM_CAP_MEMORY_ATTRIBUTES (233) offers PRIVATE on this VM */
+#define HVRT_KVM_EXIT_HYPERCALL (1u << 3)    /* KVM_HC_MAP_GPA_RANGE exits were enabled (HVRT_BIND_EXIT_HYPERCALL) */
+#define HVRT_KVM_MANUAL_DIRTY_LOG (1u << 4)  /* KVM offers KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 (168) */
+#define HVRT_KVM_READONLY_MEM (1u << 5)      /* KVM_CAP_READONLY_MEM (81) */
+#define HVRT_KVM_MEMORY_FAULT_INFO (1u << 6) /* KVM_CAP_MEMORY_FAULT_INFO (232) */
+
+/* What KVM offers on the bound VM, as hvrt probed it at hvrt_kvm_bind. */
+struct hvrt_kvm_caps {
+    uint32_t size;              /* in: sizeof(struct hvrt_kvm_caps); hvrt writes at most this much */
+    uint32_t flags;             /* HVRT_KVM_* */
+    uint64_t guest_memfd_flags; /* KVM_CAP_GUEST_MEMFD_FLAGS (244): the create flags KVM accepts
+                                   (GUEST_MEMFD_FLAG_MMAP 1, _INIT_SHARED 2); 0 where missing */
+    uint64_t memory_attributes; /* KVM_CAP_MEMORY_ATTRIBUTES on the VM fd (0 where unsupported) */
+    uint64_t hypercall_exits;   /* KVM_CAP_EXIT_HYPERCALL: hypercalls KVM can forward (bit 12 =
+                                   KVM_HC_MAP_GPA_RANGE); 0 where missing */
+    uint32_t nr_memslots;       /* KVM_CAP_NR_MEMSLOTS */
+    uint32_t nr_address_spaces; /* KVM_CAP_MULTI_ADDRESS_SPACE (0 from KVM reads as 1) */
+    uint64_t reserved[4];
+};
+HVRT_STATIC_ASSERT(sizeof(struct hvrt_kvm_caps) == 72, "hvrt_kvm_caps size");
+
+/* hvrt_kvm_bind flags */
+#define HVRT_BIND_EXIT_HYPERCALL (1u << 0) /* KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL, 1 << KVM_HC_MAP_GPA_RANGE) */
+
+/*
+ * Binds vm to the KVM VM fd kvm_vm_fd (from KVM_CREATE_VM). Probes the capabilities once,
+ * enables what flags ask for and the dirty-log mode set with hvrt_dirty_log_set_mode, then hands
+ * KVM every slot the hvrt VM already has (and, where KVM takes them, the PRIVATE attributes
+ * already set), so both agree from the start; if KVM refuses one, the slots handed so far are
+ * deleted from KVM again and the VM stays unbound.
+ * Errors: -EFAULT vm NULL; -EBADF vm not live, or kvm_vm_fd not open; -ENOTTY kvm_vm_fd is
+ * not a KVM VM fd; -EBUSY vm is already bound; -EINVAL unknown flags, or the hvrt VM has more
+ * address spaces than KVM (KVM_CAP_MULTI_ADDRESS_SPACE); -ENODEV a flag asks for what KVM lacks
+ * (no exit for KVM_HC_MAP_GPA_RANGE) or the dirty-log mode needs (manual protection); KVM's
+ * errno when it refused an existing slot.
+ */
+int hvrt_kvm_bind(hvrt_vm *vm, int kvm_vm_fd, uint32_t flags);
+
+/*
+ * Copies what hvrt probed at bind into *caps (at most caps->size bytes).
+ * Errors: -EFAULT vm or caps NULL; -EBADF vm not live; -ENODEV vm not bound; -EINVAL
+ * caps->size < 8.
+ */
+int hvrt_kvm_caps(hvrt_vm *vm, struct hvrt_kvm_caps *caps);
+
+/* hvrt_create_guest_memfd flags (KVM's own bits pass through unchanged) */
+#ifndef GUEST_MEMFD_FLAG_MMAP
+#define GUEST_MEMFD_FLAG_MMAP (1ull << 0)
+#endif
+#ifndef GUEST_MEMFD_FLAG_INIT_SHARED
+#define GUEST_MEMFD_FLAG_INIT_SHARED (1ull << 1)
+#endif
+#define HVRT_GMEM_SHARED_IF_SUPPORTED (1ull << 32) /* add MMAP | INIT_SHARED where the VM offers both */
+
+/*
+ * KVM_CREATE_GUEST_MEMFD on the bound VM: a guest_memfd of size bytes (page aligned) with the
+ * given flags; HVRT_GMEM_SHARED_IF_SUPPORTED adds GUEST_MEMFD_FLAG_MMAP | _INIT_SHARED when the
+ * VM accepts both and nothing otherwise. When the file ends up mmap-able and shared is not
+ * NULL, hvrt maps it (MAP_SHARED, PROT_READ | PROT_WRITE, the whole size) and stores the address
+ * in *shared (NULL when it is not mmap-able): that mapping is the userspace_addr to give a slot
+ * of this file. Returns the new fd (O_CLOEXEC); the caller owns it and the mapping (close and
+ * munmap them after the slots that use them are deleted).
+ * Errors: -EFAULT vm NULL; -EBADF vm not live; -ENODEV vm not bound or KVM has no guest_memfd;
+ * -EINVAL size 0 or not page aligned, or flag bits KVM does not offer; KVM's or mmap's errno.
+ */
+int hvrt_create_guest_memfd(hvrt_vm *vm, uint64_t size, uint64_t flags, void **shared);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Dirty logging                                                                             */
+/*
+ * Every slot created or changed with KVM_MEM_LOG_DIRTY_PAGES has a dirty bitmap in hvrt, one bit
+ * per page of the slot (bit i = gfn base_gfn + i, little-endian 64-bit words, as KVM's), which
+ * starts clear (all set with HVRT_DIRTY_LOG_INITIALLY_SET) when logging is turned on, lives
+ * across moves and flag changes that keep logging on, and goes away when logging is turned off
+ * or the slot is deleted. Pages get into it from two sources: hvrt_mark_dirty (device writes
+ * the VMM does itself), and, for a bound VM, KVM_GET_DIRTY_LOG, which hvrt_dirty_log_get harvests
+ * and merges. The caller's bitmap for a slot of npages pages is ALIGN(npages, 64) / 8 bytes.
+ */
+
+#define HVRT_DIRTY_LOG_MANUAL_PROTECT 1u /* KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE */
+#define HVRT_DIRTY_LOG_INITIALLY_SET 2u  /* KVM_DIRTY_LOG_INITIALLY_SET */
+
+/*
+ * KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, mode) for hvrt's bitmaps (and KVM's, when
+ * bound): with MANUAL_PROTECT, hvrt_dirty_log_get only copies and hvrt_dirty_log_clear clears;
+ * without it, hvrt_dirty_log_get fetches and clears at once. INITIALLY_SET needs MANUAL_PROTECT.
+ * Errors: -EFAULT vm NULL; -EBADF vm not live; -EINVAL unknown bits or INITIALLY_SET alone;
+ * KVM's errno for a bound VM that refused it.
+ */
+int hvrt_dirty_log_set_mode(hvrt_vm *vm, uint32_t mode);
+
+/*
+ * KVM_GET_DIRTY_LOG for slot (as_id << 16 | id): harvests KVM's log of the slot into hvrt's
+ * bitmap when bound, then copies hvrt's bitmap to bitmap (ALIGN(npages, 64) / 8 bytes) and,
+ * without manual protection, clears what it copied (each 64-bit word fetched and cleared
+ * atomically, so a page marked concurrently is either in this copy or in the next).
+ * Errors, KVM's rules and order: -EFAULT vm NULL; -EBADF vm not live; -EINVAL as_id or id out
+ * of range; -ENOENT no such slot or the slot does not log
+ * dirty pages; -EFAULT bitmap NULL; KVM's errno from the harvest (e.g. -ENXIO: the bound VM
+ * logs into a dirty ring), and then nothing is copied or cleared.
+ */
+int hvrt_dirty_log_get(hvrt_vm *vm, uint32_t slot, void *bitmap);
+
+/*
+ * KVM_CLEAR_DIRTY_LOG: clears, in [first_page, first_page + num_pages) of the slot, the pages
+ * whose bits are set in bitmap (bit 0 = first_page), in hvrt and (bound) in KVM.
+ * Errors, KVM's rules: as hvrt_dirty_log_get, plus -EINVAL first_page not a multiple of 64,
+ * first_page > npages, num_pages > npages - first_page, or num_pages not a multiple of 64
+ * without reaching the slot's end.
+ */
+int hvrt_dirty_log_clear(hvrt_vm *vm, uint32_t slot, uint64_t first_page, uint32_t num_pages,
+                         const void *bitmap);
+
+/*
+ * Marks the pages of [gpa, gpa + len) of address space 0 dirty in the slots that log them (a
+ * write the VMM or a device did itself); pages in no slot or in slots that do not log are
+ * skipped. Lock-free and allocation-free (atomic OR per word): any thread, concurrently with
+ * everything. Returns the number of pages marked (>= 0).
+ * Errors: -EFAULT vm NULL; -EBADF vm not live; -EINVAL gpa + len wraps.
+ */
+int64_t hvrt_mark_dirty(hvrt_vm *vm, uint64_t gpa, uint64_t len);
+
+/*
+ * The first set bit at or after from in bitmap[0 .. nbits) (SIMD scan), or nbits when there is
+ * none: how to walk a bitmap hvrt_dirty_log_get returned,
+ *     for (i = hvrt_bitmap_next_set(b, n, 0); i < n; i = hvrt_bitmap_next_set(b, n, i + 1)) ...
+ * Returns nbits for from >= nbits, and for a NULL bitmap. Lock-free, allocation-free.
+ */
+uint64_t hvrt_bitmap_next_set(const uint64_t *bitmap, uint64_t nbits, uint64_t from);
+
+/* ---------------------------------------------------------------------------------------- */
+/* vCPU run loop                                                                             */
+/*
+ * The VMM's vCPU thread creates an hvrt_vcpu for its KVM vCPU and hands it each exit. hvrt
+ * handles what concerns memory (conversions asked by memory faults and KVM_HC_MAP_GPA_RANGE)
+ * and classifies MMIO for the VMM; everything else is the VMM's. Each hvrt_vcpu owns a
+ * registered reader (hvrt_vcpu_reader) that is offline while the guest runs, so slot changes
+ * never wait for a running guest.
+ *
+ *     hvrt_vcpu_enter(v);                       // reader offline
+ *     int r = ioctl(vcpu_fd, KVM_RUN, 0);
+ *     int e = errno;
+ *     hvrt_vcpu_exit(v);                        // reader online
+ *     switch (hvrt_vcpu_handle_exit(v, r, e)) { case HVRT_EXIT_RESUME: continue; ... }
+ *
+ * (hvrt_vcpu_run does exactly this loop.) One thread per hvrt_vcpu: the one that created it.
+ */
+typedef struct hvrt_vcpu hvrt_vcpu;
+struct kvm_run;
+
+#define HVRT_EXIT_UNHANDLED 0 /* the VMM's to handle (see hvrt_vcpu_exit_info) */
+#define HVRT_EXIT_RESUME 1    /* handled: enter KVM_RUN again */
+
+/* hvrt_exit_info.kind */
+#define HVRT_EXIT_OTHER 0          /* not about memory: the VMM decodes kvm_run itself */
+#define HVRT_EXIT_MEMORY_FAULT 1   /* KVM_EXIT_MEMORY_FAULT, converted (RESUME) */
+#define HVRT_EXIT_MAP_GPA_RANGE 2  /* KVM_EXIT_HYPERCALL / KVM_HC_MAP_GPA_RANGE, converted, ret written (RESUME) */
+#define HVRT_EXIT_MMIO 3           /* KVM_EXIT_MMIO, classified (UNHANDLED: the VMM emulates it) */
+#define HVRT_EXIT_INTERRUPTED 4    /* KVM_RUN returned -1 with EINTR or EAGAIN (UNHANDLED) */
+
+/* hvrt_exit_info.mmio_class for HVRT_EXIT_MMIO */
+#define HVRT_MMIO_DEVICE 1         /* the gpa is in no slot: device MMIO */
+#define HVRT_MMIO_READONLY_WRITE 2 /* a write to a KVM_MEM_READONLY slot (ROM/flash emulation) */
+#define HVRT_MMIO_PRIVATE 3        /* the gpa is private: no shared access should reach the VMM */
+#define HVRT_MMIO_IN_SLOT 4        /* in a writable slot (unexpected from KVM: a VMM bug or a race with a slot change) */
+
+/* What the last hvrt_vcpu_handle_exit saw, decoded. */
+struct hvrt_exit_info {
+    uint32_t kind;          /* HVRT_EXIT_* kind */
+    uint32_t exit_reason;   /* kvm_run.exit_reason as read */
+    uint64_t gpa;           /* fault / range / MMIO address */
+    uint64_t size;          /* bytes of the fault or range; MMIO access length */
+    uint32_t to_private;    /* MEMORY_FAULT / MAP_GPA_RANGE: 1 to private, 0 to shared */
+    uint32_t mmio_class;    /* HVRT_MMIO_* for HVRT_EXIT_MMIO, else 0 */
+    uint32_t is_write;      /* MMIO */
+    uint32_t slot;          /* MMIO in a slot: as_id << 16 | id, else UINT32_MAX */
+    int64_t result;         /* 0, or the -errno of the conversion (MAP_GPA_RANGE also wrote its
+                               guest-visible code to hypercall.ret) */
+    uint64_t reserved[2];
+};
+HVRT_STATIC_ASSERT(sizeof(struct hvrt_exit_info) == 64, "hvrt_exit_info size");
+
+/*
+ * Creates the hvrt side of a vCPU on the calling thread (which must be the vCPU's thread):
+ * vcpu_fd is the KVM vCPU fd (-1 without KVM: exits are then built by hand in run), run its
+ * mapped struct kvm_run (never NULL). Registers a reader for the thread.
+ * Errors: -EFAULT vm, run or out NULL; -EBADF vm not live, or vcpu_fd >= 0 and not open;
+ * -EINVAL vcpu_fd < -1; -ENOMEM.
+ */
+int hvrt_vcpu_create(hvrt_vm *vm, int vcpu_fd, struct kvm_run *run, hvrt_vcpu **out);
+
+/* Destroys a vCPU (its reader too); on its own thread. NULL: no-op. */
+void hvrt_vcpu_destroy(hvrt_vcpu *vcpu);
+
+/* The vCPU's reader, for hvrt_reader_translate on the vCPU thread (valid until destroy). */
+hvrt_reader *hvrt_vcpu_reader(hvrt_vcpu *vcpu);
+
+/* Before KVM_RUN: the reader goes offline (grace periods stop waiting for this thread). */
+int hvrt_vcpu_enter(hvrt_vcpu *vcpu);
+/* After KVM_RUN: the reader comes back online. */
+int hvrt_vcpu_exit(hvrt_vcpu *vcpu);
+
+/*
+ * Handles the exit KVM_RUN just made: kvm_run_ret is its return value and kvm_run_errno errno
+ * after it (0 when it returned 0).
+ *   KVM_RUN -1, errno EFAULT/EHWPOISON, exit_reason KVM_EXIT_MEMORY_FAULT: converts
+ *     [gpa, gpa + size) to private (flag KVM_MEMORY_EXIT_FLAG_PRIVATE) or shared, RESUME. A fault
+ *     for a range already wholly in the requested state is -EFAULT (KVM would fault again
+ *     forever), not a conversion.
+ *   exit_reason KVM_EXIT_HYPERCALL with nr KVM_HC_MAP_GPA_RANGE: converts args[0] ..
+ *     + args[1] pages to private (attrs bit 4, ENCRYPTED) or shared, writes hypercall.ret (0,
+ *     or a guest-visible -KVM_EINVAL for a malformed request), RESUME. A conversion that failed
+ *     in the host returns its -errno (the VM cannot go on, as QEMU stops it).
+ *   exit_reason KVM_EXIT_MMIO: classifies phys_addr into hvrt_exit_info, UNHANDLED.
+ *   KVM_RUN -1 with EINTR or EAGAIN: UNHANDLED (kind INTERRUPTED). Any other -1: -errno.
+ *   Anything else: UNHANDLED (kind OTHER).
+ * Returns HVRT_EXIT_RESUME, HVRT_EXIT_UNHANDLED or -errno; -EFAULT vcpu NULL.
+ * Allocation-free.
+ */
+int hvrt_vcpu_handle_exit(hvrt_vcpu *vcpu, int kvm_run_ret, int kvm_run_errno);
+
+/* The decoded last exit. Errors: -EFAULT vcpu or info NULL. */
+int hvrt_vcpu_exit_info(const hvrt_vcpu *vcpu, struct hvrt_exit_info *info);
+
+/*
+ * The loop above: enter, KVM_RUN, exit, handle_exit, until an exit is not RESUME; returns that
+ * (HVRT_EXIT_UNHANDLED or -errno). -ENODEV for a vCPU created with vcpu_fd -1.
+ */
+int hvrt_vcpu_run(hvrt_vcpu *vcpu);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@ internal static class Errno
     public const int ENOENT = 2;
     public const int EINTR = 4;
     public const int EIO = 5;
+    public const int ENXIO = 6;
     public const int E2BIG = 7;
     public const int EBADF = 9;
     public const int EAGAIN = 11;
@@ -21,11 +22,13 @@ internal static class Errno
     public const int ENODEV = 19;
     public const int EINVAL = 22;
     public const int EMFILE = 24;
+    public const int ENOTTY = 25;
     public const int ENOSPC = 28;
     public const int ERANGE = 34;
     public const int EDEADLK = 35;
     public const int ENOSYS = 38;
     public const int EOPNOTSUPP = 95;
+    public const int EHWPOISON = 133;
 
     /// <summary>hvrt's own code for a caught exception (outside the errno range, as libuv's).</summary>
     public const int EINTERNAL = 4000;
