@@ -52,6 +52,8 @@ check_exports() {
     exported=$(nm -D --defined-only "$OUT/lib/libhvrt.so" | awk '{print $3}' | sed 's/@.*//' | grep '^hvrt_' | sort -u)
     declared=$(grep -oE '^[a-z_0-9 *]*\bhvrt_[a-z0-9_]+\(' native/include/hvrt.h | grep -oE 'hvrt_[a-z0-9_]+' | sort -u)
     if [ "$exported" != "$declared" ]; then
+        # Work in progress only (a branch whose header declares what another branch exports).
+        [ -n "${HVRT_SKIP_EXPORT_CHECK:-}" ] && { echo "export check skipped (HVRT_SKIP_EXPORT_CHECK)" >&2; return 0; }
         echo "export/header mismatch:" >&2
         diff <(echo "$exported") <(echo "$declared") >&2 || true
         exit 1
