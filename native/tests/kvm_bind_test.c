@@ -5,6 +5,7 @@
  * VM fd fail with EEXIST, and a logging slot answers KVM_GET_DIRTY_LOG with 0 (else ENOENT).
  * Skips with the reason where /dev/kvm is absent. */
 #include <errno.h>
+#include <sys/resource.h>
 #include "test_util.h"
 
 #define K_CREATE_VM 0xAE01ul
@@ -320,6 +321,50 @@ static void bind_rolls_back(void)
     munmap(mem, 32 * PAGE);
 }
 
+/* hvrt fails after KVM accepted (here: no fd left for hvrt's duplicate of the guest_memfd,
+ * -EMFILE): KVM's new slot is deleted again, so both still agree, and hvrt's errno is returned. */
+static void hvrt_failure_undoes_kvm(void)
+{
+    hvrt_vm *vm = vm_like_kvm(HVRT_VM_TYPE_DEFAULT);
+    int kvm_vm = new_kvm_vm();
+    void *mem = anon(16 * PAGE);
+    uint64_t hva = (uint64_t)(uintptr_t)mem;
+    CHECK_RC(hvrt_kvm_bind(vm, kvm_vm, 0), 0);
+    int gmem = kvm_gmem(kvm_vm, 16 * PAGE, 0);
+    CHECK(gmem >= 0);
+
+    /* Every fd number below the limit in use: the next dup fails with EMFILE. */
+    struct rlimit old, low;
+    getrlimit(RLIMIT_NOFILE, &old);
+    int highest = 0;
+    for (int fd = 0; fd < 4096; fd++)
+        if (fcntl(fd, F_GETFD) >= 0)
+            highest = fd;
+    low = old;
+    low.rlim_cur = (rlim_t)highest + 1;
+    int fillers[4096], nfill = 0;
+    if (setrlimit(RLIMIT_NOFILE, &low) != 0) {
+        SKIP("setrlimit refused");
+    } else {
+        for (int fd; nfill < 4096 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;)
+            fillers[nfill++] = fd;
+        int r = set_r2(vm, SLOT(0, 0), F_PRIV, 0, 16 * PAGE, hva, (uint32_t)gmem, 0);
+        while (nfill > 0)
+            close(fillers[--nfill]);
+        setrlimit(RLIMIT_NOFILE, &old);
+        CHECK_RC(r, HVRT_EMFILE);
+        CHECK(!kvm_has_slot_at(kvm_vm, 0, mem));
+        CHECK(translates_to_nothing(vm, 0, 0));
+        /* With fds again, the same request is taken by both. */
+        CHECK_RC(set_r2(vm, SLOT(0, 0), F_PRIV, 0, 16 * PAGE, hva, (uint32_t)gmem, 0), 0);
+        CHECK(kvm_has_slot_at(kvm_vm, 0, mem));
+    }
+    hvrt_vm_destroy(vm);
+    close(gmem);
+    close(kvm_vm);
+    munmap(mem, 16 * PAGE);
+}
+
 static bool cloexec(int fd)
 {
     int f = fcntl(fd, F_GETFD);
@@ -460,6 +505,7 @@ int main(void)
     replay_existing_slots();
     changes_reach_kvm();
     bind_rolls_back();
+    hvrt_failure_undoes_kvm();
     guest_memfds();
     attributes_kept_in_hvrt();
     close(kvm_fd);
