@@ -212,7 +212,12 @@ internal sealed unsafe partial class Vm
     /// </summary>
     private int KvmSetRegion(in KvmUserspaceMemoryRegion2 mem, RegionEntry entry)
     {
-        return BoundKvmFd < 0 ? 0 : KvmIoctls.SetRegion(BoundKvmFd, BoundKvmCaps!.UserMemory2 && entry != RegionEntry.V1, mem) is int r and < 0 ? r : 0;
+        if (BoundKvmFd < 0)
+        {
+            return 0;
+        }
+        int r = KvmIoctls.SetRegion(BoundKvmFd, BoundKvmCaps!.UserMemory2 && entry != RegionEntry.V1, mem);
+        return r < 0 ? r : 0;
     }
 
     /// <summary>
@@ -243,7 +248,11 @@ internal sealed unsafe partial class Vm
             return 0;
         }
         int r = Attributes.Reserve(start, end, isPrivate);
-        return r != 0 ? r : KvmIoctls.SetAttributes(BoundKvmFd, start, end, isPrivate) is int k and < 0 ? k : 0;
+        if (r == 0)
+        {
+            r = KvmIoctls.SetAttributes(BoundKvmFd, start, end, isPrivate);
+        }
+        return r < 0 ? r : 0;
     }
 
     /// <summary>A conversion's failure after KVM took it: the runs that were changing go back to their old value in KVM.</summary>
