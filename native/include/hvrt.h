@@ -825,14 +825,35 @@ int hvrt_remove_conversion_listener(hvrt_vm *vm, hvrt_conversion_cb cb, void *ct
 /* KVM binding                                                                               */
 /*
  * Everything above works without KVM. A VMM that has a KVM VM fd binds it to the hvrt VM once,
- * before or after adding slots; from then on hvrt applies every slot change to KVM first
- * (KVM_SET_USER_MEMORY_REGION2 where the VM has KVM_CAP_USER_MEMORY2, KVM_SET_USER_MEMORY_REGION
- * otherwise) and to itself only if KVM accepted it, so both always hold the same slots and the
- * errno is KVM's own. Attribute changes (hvrt_set_memory_attributes, hvrt_convert) go to
- * KVM_SET_MEMORY_ATTRIBUTES first where the VM supports PRIVATE there, and stay in hvrt alone
- * where it does not (hvrt is then the VMM's record of what the guest asked for).
+ * before or after adding slots (there is no unbind); from then on every slot change goes to KVM
+ * first and to hvrt only if KVM accepted it, so both hold the same slots:
+ *   1. hvrt's own checks run first (those of hvrt_set_user_memory_region2 and the VM's config:
+ *      max_gpa_bits, max_user_slots, ...): a request hvrt refuses returns hvrt's errno and never
+ *      reaches KVM. Identical requests (no change) return 0 without asking KVM.
+ *   2. KVM gets the request: hvrt_set_user_memory_region as KVM_SET_USER_MEMORY_REGION;
+ *      hvrt_set_user_memory_region2, _ext and every entry of hvrt_set_user_memory_regions as
+ *      KVM_SET_USER_MEMORY_REGION2 (as KVM_SET_USER_MEMORY_REGION where the VM lacks
+ *      KVM_CAP_USER_MEMORY2, whose flag filter then refuses a private slot with -EINVAL). The
+ *      private fd goes as given. If KVM refuses, its errno is returned and hvrt changes nothing.
+ *      So on a bound VM KVM's rules add to hvrt's: a guest_memfd made by ANOTHER KVM VM, and an
+ *      _ext private fd that is not a guest_memfd (memfd, regular file), are KVM's -EINVAL; a slot
+ *      KVM has that hvrt does not (made on the fd directly) is KVM's -EEXIST.
+ *   3. hvrt applies it. If that fails (-ENOMEM, or -EMFILE duplicating the private fd), KVM's
+ *      slot is put back as hvrt has it (a create deleted, a delete re-created with hvrt's
+ *      duplicate of the file, a move moved back, old flags restored) and hvrt's errno returned.
+ * A batch sends its entries to KVM one by one as they are applied; hvrt's readers still see the
+ * whole batch at once. Attribute changes (hvrt_set_memory_attributes, hvrt_convert) go to
+ * KVM_SET_MEMORY_ATTRIBUTES first where the VM takes PRIVATE there (HVRT_KVM_MEMORY_ATTRIBUTES)
+ * and, after hvrt's own checks and after hvrt reserved what the change needs (-ENOMEM before KVM),
+ * KVM's errno wins and hvrt changes nothing on a refusal; hvrt_convert asks KVM before its
+ * discards (QEMU's order) and, if a discard then fails, sets the pages that were changing back in
+ * KVM. Where the VM does not take PRIVATE they stay in hvrt alone (hvrt is then the VMM's record of
+ * what the guest asked for). hvrt assumes KVM's attributes are all shared at the bind (as after
+ * KVM_CREATE_VM) and hands it its PRIVATE ranges there.
  * hvrt does not own the fd: the VMM keeps it open while bound and closes it after
- * hvrt_vm_destroy.
+ * hvrt_vm_destroy, which leaves KVM's slots as they are. Bind one hvrt VM per KVM VM. A private
+ * slot's file stays open through hvrt's duplicate while the slot exists (KVM keeps no reference
+ * of its own), so the VMM may close its guest_memfd fd after adding the slot.
  */
 
 /* hvrt_kvm_caps.flags: what hvrt found on the bound VM (probed once, at bind). */
@@ -844,9 +865,11 @@ int hvrt_remove_conversion_listener(hvrt_vm *vm, hvrt_conversion_cb cb, void *ct
 #define HVRT_KVM_READONLY_MEM (1u << 5)      /* KVM_CAP_READONLY_MEM (81) */
 #define HVRT_KVM_MEMORY_FAULT_INFO (1u << 6) /* KVM_CAP_MEMORY_FAULT_INFO (232) */
 
-/* What KVM offers on the bound VM, as hvrt probed it at hvrt_kvm_bind. */
+/* What KVM offers on the bound VM, as hvrt probed it at hvrt_kvm_bind (KVM_CHECK_EXTENSION on
+ * the VM fd, which answers for that VM). */
 struct hvrt_kvm_caps {
-    uint32_t size;              /* in: sizeof(struct hvrt_kvm_caps); hvrt writes at most this much */
+    uint32_t size;              /* in: sizeof(struct hvrt_kvm_caps), at least 8; out: the bytes
+                                   hvrt wrote, min(in, 72); bytes past them are left untouched */
     uint32_t flags;             /* HVRT_KVM_* */
     uint64_t guest_memfd_flags; /* KVM_CAP_GUEST_MEMFD_FLAGS (244): the create flags KVM accepts
                                    (GUEST_MEMFD_FLAG_MMAP 1, _INIT_SHARED 2); 0 where missing */
@@ -855,7 +878,7 @@ struct hvrt_kvm_caps {
                                    KVM_HC_MAP_GPA_RANGE); 0 where missing */
     uint32_t nr_memslots;       /* KVM_CAP_NR_MEMSLOTS */
     uint32_t nr_address_spaces; /* KVM_CAP_MULTI_ADDRESS_SPACE (0 from KVM reads as 1) */
-    uint64_t reserved[4];
+    uint64_t reserved[4];       /* written as 0 */
 };
 HVRT_STATIC_ASSERT(sizeof(struct hvrt_kvm_caps) == 72, "hvrt_kvm_caps size");
 
@@ -863,23 +886,33 @@ HVRT_STATIC_ASSERT(sizeof(struct hvrt_kvm_caps) == 72, "hvrt_kvm_caps size");
 #define HVRT_BIND_EXIT_HYPERCALL (1u << 0) /* KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL, 1 << KVM_HC_MAP_GPA_RANGE) */
 
 /*
- * Binds vm to the KVM VM fd kvm_vm_fd (from KVM_CREATE_VM). Probes the capabilities once,
- * enables what flags ask for and the dirty-log mode set with hvrt_dirty_log_set_mode, then hands
- * KVM every slot the hvrt VM already has (and, where KVM takes them, the PRIVATE attributes
- * already set), so both agree from the start; if KVM refuses one, the slots handed so far are
- * deleted from KVM again and the VM stays unbound.
- * Errors: -EFAULT vm NULL; -EBADF vm not live, or kvm_vm_fd not open; -ENOTTY kvm_vm_fd is
- * not a KVM VM fd; -EBUSY vm is already bound; -EINVAL unknown flags, or the hvrt VM has more
- * address spaces than KVM (KVM_CAP_MULTI_ADDRESS_SPACE); -ENODEV a flag asks for what KVM lacks
- * (no exit for KVM_HC_MAP_GPA_RANGE) or the dirty-log mode needs (manual protection); KVM's
- * errno when it refused an existing slot.
+ * Binds vm to the KVM VM fd kvm_vm_fd (from KVM_CREATE_VM), in this order: probes the
+ * capabilities once; enables what flags ask for, then the dirty-log mode set with
+ * hvrt_dirty_log_set_mode if it is not 0 (KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+ * mode); a mode of 0 leaves KVM's as it is); hands KVM every slot the hvrt VM already has
+ * (address space by address space, by gfn; region2 where the VM has KVM_CAP_USER_MEMORY2, else
+ * v1; a private slot with hvrt's own duplicate of its file) and, where KVM takes PRIVATE, the
+ * PRIVATE ranges already set. If KVM refuses one, everything handed so far is taken back (slots
+ * deleted, ranges made shared, enabled capabilities set to 0) and the VM stays unbound.
+ * Errors, in the order checked: -EFAULT vm NULL; -EBADF vm not live, or kvm_vm_fd negative or not
+ * open; -EINVAL unknown flags; -EDEADLK called from a conversion listener; -EBUSY vm is already
+ * bound (to this fd or any other); -ENOTTY kvm_vm_fd is not a KVM VM fd (KVM_CHECK_EXTENSION fails
+ * on it with ENOTTY or EINVAL, e.g. /dev/null; or it is /dev/kvm itself, which answers
+ * KVM_CHECK_EXTENSION but whose /proc/self/fd link is not "anon_inode:kvm-vm"); -EINVAL the hvrt
+ * VM has more address spaces than KVM (KVM_CAP_MULTI_ADDRESS_SPACE; a KVM without SMM has 1:
+ * create the hvrt VM with nr_address_spaces = 1); -ENODEV HVRT_BIND_EXIT_HYPERCALL and KVM
+ * cannot forward KVM_HC_MAP_GPA_RANGE, or the dirty-log mode has bits
+ * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 does not offer (any, where KVM lacks it); KVM's errno when it
+ * refused KVM_ENABLE_CAP or an existing slot or range (e.g. -EINVAL for a guest_memfd of another
+ * KVM VM or an _ext slot whose private file is not a guest_memfd, -EEXIST for a slot overlapping
+ * one KVM already has).
  */
 int hvrt_kvm_bind(hvrt_vm *vm, int kvm_vm_fd, uint32_t flags);
 
 /*
- * Copies what hvrt probed at bind into *caps (at most caps->size bytes).
- * Errors: -EFAULT vm or caps NULL; -EBADF vm not live; -ENODEV vm not bound; -EINVAL
- * caps->size < 8.
+ * Copies what hvrt probed at bind into *caps (min(caps->size, 72) bytes; caps->size becomes that
+ * count). Errors: -EFAULT vm or caps NULL; -EBADF vm not live; -EINVAL caps->size < 8; -ENODEV vm
+ * not bound.
  */
 int hvrt_kvm_caps(hvrt_vm *vm, struct hvrt_kvm_caps *caps);
 
@@ -893,15 +926,20 @@ int hvrt_kvm_caps(hvrt_vm *vm, struct hvrt_kvm_caps *caps);
 #define HVRT_GMEM_SHARED_IF_SUPPORTED (1ull << 32) /* add MMAP | INIT_SHARED where the VM offers both */
 
 /*
- * KVM_CREATE_GUEST_MEMFD on the bound VM: a guest_memfd of size bytes (page aligned) with the
- * given flags; HVRT_GMEM_SHARED_IF_SUPPORTED adds GUEST_MEMFD_FLAG_MMAP | _INIT_SHARED when the
- * VM accepts both and nothing otherwise. When the file ends up mmap-able and shared is not
- * NULL, hvrt maps it (MAP_SHARED, PROT_READ | PROT_WRITE, the whole size) and stores the address
- * in *shared (NULL when it is not mmap-able): that mapping is the userspace_addr to give a slot
- * of this file. Returns the new fd (O_CLOEXEC); the caller owns it and the mapping (close and
- * munmap them after the slots that use them are deleted).
- * Errors: -EFAULT vm NULL; -EBADF vm not live; -ENODEV vm not bound or KVM has no guest_memfd;
- * -EINVAL size 0 or not page aligned, or flag bits KVM does not offer; KVM's or mmap's errno.
+ * KVM_CREATE_GUEST_MEMFD on the bound VM: a guest_memfd of size bytes with the given flags.
+ * HVRT_GMEM_SHARED_IF_SUPPORTED is hvrt's and never reaches KVM: it adds GUEST_MEMFD_FLAG_MMAP |
+ * _INIT_SHARED when caps.guest_memfd_flags has both and nothing otherwise (e.g. private-memory VM
+ * types, which offer MMAP without INIT_SHARED). Every other bit goes to KVM as given, and KVM
+ * checks size and flags. hvrt sets FD_CLOEXEC on the new fd (KVM does not; a fork+exec racing
+ * with this call can still inherit it). When the flags KVM got include MMAP and shared is not
+ * NULL, hvrt maps the file (MAP_SHARED, PROT_READ | PROT_WRITE, offset 0, the whole size) and
+ * stores the address in *shared; without MMAP it stores NULL there. That mapping is the
+ * userspace_addr to give a slot of this file. Returns the new fd; the caller owns it and the
+ * mapping (close and munmap them after the slots that use them are deleted).
+ * Errors: -EFAULT vm NULL; -EBADF vm not live; -ENODEV vm not bound, or KVM has no guest_memfd
+ * (KVM_CAP_GUEST_MEMFD); KVM's errno: -EINVAL size 0, not page aligned or >= 2^63, or flag bits
+ * KVM does not offer (including unknown bits above 31); mmap's errno (then the fd is closed). On
+ * an error no fd stays open and *shared is not written.
  */
 int hvrt_create_guest_memfd(hvrt_vm *vm, uint64_t size, uint64_t flags, void **shared);
 

@@ -7,6 +7,10 @@
  * prints every op with both results.
  * Known gap: hvrt cannot tell which KVM VM created a guest_memfd, so binding another VM's
  * guest_memfd is refused only by the kernel; such ops count neither passed nor failed.
+ * HVRT_DIFF_BIND=1: hvrt is bound (hvrt_kvm_bind) to a second KVM VM with guest_memfds of its own
+ * (same sizes and flags; requests naming the first VM's files name the second's for hvrt), so
+ * hvrt's answers are its own checks and then that KVM's: they must equal the first VM's exactly,
+ * and the foreign-guest_memfd gap closes (the bound KVM refuses it).
  */
 #include <dirent.h>
 #include <sys/mman.h>
@@ -19,6 +23,10 @@ static uint64_t g_seed;
 static long g_op_index = -1;
 static int g_mismatches, g_gaps, g_verbose;
 static long g_stats[3][5]; /* entry x {0, EINVAL, EEXIST, EBADF, other} */
+static int g_bind;                      /* HVRT_DIFF_BIND */
+static int g_bound_vm = -1;             /* the KVM VM hvrt is bound to */
+static int g_bound_gm[KD_MAX_GMEM];     /* its guest_memfds, parallel to c->gm_fd */
+static uint64_t g_gm_flags[KD_MAX_GMEM]; /* the flags c->gm_fd[i] were made with */
 
 static int count_fds(void)
 {
@@ -83,12 +91,49 @@ static void stat_rc(enum kd_entry e, int rc)
     g_stats[e][k]++;
 }
 
+/* HVRT_DIFF_BIND: a fresh KVM VM for hvrt (the old one still holds the old hvrt VM's slots) and
+ * its guest_memfds like the first VM's. */
+static void new_bound_kvm(const struct kd_ctx *c)
+{
+    if (g_bound_vm >= 0) {
+        for (int i = 0; i < c->ngm; i++)
+            close(g_bound_gm[i]);
+        close(g_bound_vm);
+    }
+    g_bound_vm = kd_create_vm(c->kvm_fd);
+    for (int i = 0; i < c->ngm; i++) {
+        g_bound_gm[i] = kd_create_gmem(g_bound_vm, c->gm_size[i], g_gm_flags[i]);
+        CHECK(g_bound_gm[i] >= 0);
+    }
+}
+
+/* The request as hvrt gets it: with HVRT_DIFF_BIND, the first VM's guest_memfds become the
+ * bound VM's. */
+static struct kd_op for_hvrt(const struct kd_ctx *c, const struct kd_op *op)
+{
+    struct kd_op h = *op;
+    for (int i = 0; g_bind && i < c->ngm; i++)
+        if (h.r.guest_memfd == (uint32_t)c->gm_fd[i])
+            h.r.guest_memfd = (uint32_t)g_bound_gm[i];
+    return h;
+}
+
+static int hvrt_apply(const struct kd_ctx *c, hvrt_vm *vm, const struct kd_op *op)
+{
+    struct kd_op h = for_hvrt(c, op);
+    return kd_hvrt_apply(vm, &h);
+}
+
 static hvrt_vm *hvrt_new(const struct kd_ctx *c)
 {
     struct hvrt_vm_config cfg = { .size = sizeof cfg, .vm_type = HVRT_VM_TYPE_DEFAULT, .nr_address_spaces = c->nr_as };
     hvrt_vm *vm = NULL;
     int rc = hvrt_vm_create(&cfg, &vm);
     CHECK_RC(rc, 0);
+    if (rc == 0 && g_bind) {
+        new_bound_kvm(c);
+        CHECK_RC(hvrt_kvm_bind(vm, g_bound_vm, 0), 0);
+    }
     return rc == 0 ? vm : NULL;
 }
 
@@ -100,7 +145,7 @@ static hvrt_vm *resync(const struct kd_ctx *c, hvrt_vm *vm)
     for (int i = 0; vm && i < c->model.n; i++) {
         struct kd_op op = { .entry = KD_R2, .kind = "resync" };
         kd_op_from_slot(&op, &c->model.s[i]);
-        CHECK_RC(kd_hvrt_apply(vm, &op), 0);
+        CHECK_RC(hvrt_apply(c, vm, &op), 0);
     }
     return vm;
 }
@@ -131,7 +176,7 @@ static void check_translations(struct kd_ctx *c, hvrt_vm *vm)
 static hvrt_vm *run_op(struct kd_ctx *c, hvrt_vm *vm, const struct kd_op *op)
 {
     int kr = kd_kernel_apply(c->vm_fd, op);
-    int hr = kd_hvrt_apply(vm, op);
+    int hr = hvrt_apply(c, vm, op);
     stat_rc(op->entry, kr);
     if (g_verbose) {
         fprintf(stderr, "op #%ld kernel %d hvrt %d\n", g_op_index, kr, hr);
@@ -149,7 +194,7 @@ static hvrt_vm *run_op(struct kd_ctx *c, hvrt_vm *vm, const struct kd_op *op)
         undo.entry = KD_R2;
         undo.r.memory_size = 0;
         undo.r.flags = 0;
-        CHECK_RC(kd_hvrt_apply(vm, &undo), 0);
+        CHECK_RC(hvrt_apply(c, vm, &undo), 0);
     } else {
         if (hr != kr && g_mismatches++ < 40) {
             fprintf(stderr, "MISMATCH op #%ld (seed %" PRIu64 "): kernel %d, hvrt %d\n", g_op_index, g_seed, kr, hr);
@@ -206,6 +251,7 @@ static int setup(struct kd_ctx *c, int kvm_fd)
             printf("note: KVM_CREATE_GUEST_MEMFD(%" PRIu64 ", %" PRIu64 "): %s\n", sizes[i], f, strerror(-fd));
             continue;
         }
+        g_gm_flags[c->ngm] = f;
         c->gm_fd[c->ngm] = fd;
         c->gm_size[c->ngm++] = sizes[i];
     }
@@ -229,8 +275,10 @@ int main(void)
     g_seed = env_u64("HVRT_DIFF_SEED", (uint64_t)t0.tv_nsec ^ (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid());
     long nops = (long)env_u64("HVRT_DIFF_OPS", 5000);
     g_verbose = (int)env_u64("HVRT_DIFF_VERBOSE", 0);
+    g_bind = (int)env_u64("HVRT_DIFF_BIND", 0);
     c->rng = g_seed;
-    printf("kvm_diff_test: seed %" PRIu64 ", %ld ops (HVRT_DIFF_SEED / HVRT_DIFF_OPS)\n", g_seed, nops);
+    printf("kvm_diff_test: seed %" PRIu64 ", %ld ops (HVRT_DIFF_SEED / HVRT_DIFF_OPS), hvrt %s\n", g_seed, nops,
+           g_bind ? "bound to a second KVM VM (HVRT_DIFF_BIND=1)" : "unbound");
 
     int kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (kvm_fd < 0) {
@@ -249,7 +297,8 @@ int main(void)
     hvrt_vm *vm = hvrt_new(c);
     if (vm && c->ngm) {
         struct kvm_userspace_memory_region2 w = { .flags = KVM_MEM_GUEST_MEMFD, .memory_size = KD_PAGE,
-                                                  .userspace_addr = KD_HVA_BASE, .guest_memfd = (uint32_t)c->gm_fd[0] };
+                                                  .userspace_addr = KD_HVA_BASE,
+                                                  .guest_memfd = (uint32_t)(g_bind ? g_bound_gm[0] : c->gm_fd[0]) };
         CHECK_RC(hvrt_set_user_memory_region2(vm, &w), 0);
     }
     hvrt_vm_destroy(vm);
@@ -275,7 +324,7 @@ int main(void)
         kd_op_from_slot(&op, &c->model.s[0]);
         op.r.memory_size = 0;
         op.r.flags = 0; /* v1 refuses bit 2; delete needs no flags */
-        int kr = kd_kernel_apply(c->vm_fd, &op), hr = kd_hvrt_apply(vm, &op);
+        int kr = kd_kernel_apply(c->vm_fd, &op), hr = hvrt_apply(c, vm, &op);
         if (kr || hr) {
             fprintf(stderr, "cleanup: kernel %d, hvrt %d\n", kr, hr);
             kd_print_op(&op);
@@ -305,6 +354,10 @@ int main(void)
         close(c->gm_fd[i]);
     if (c->foreign_fd >= 0)
         close(c->foreign_fd);
+    for (int i = 0; g_bound_vm >= 0 && i < c->ngm; i++)
+        close(g_bound_gm[i]);
+    if (g_bound_vm >= 0)
+        close(g_bound_vm);
     close(c->memfd_fd);
     close(c->vm_fd);
     close(kvm_fd);

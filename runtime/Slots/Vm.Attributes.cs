@@ -74,6 +74,12 @@ internal sealed unsafe partial class Vm
                 return -Errno.EDEADLK;
             }
             bool isPrivate = (a.Attributes & MemAttr.Private) != 0;
+            // A bound KVM that takes PRIVATE gets the change first; its refusal changes nothing here.
+            int r = KvmSetAttributes(start, end, isPrivate);
+            if (r != 0)
+            {
+                return r;
+            }
             if (isPrivate)
             {
                 MarkPrivatePagesInUse();

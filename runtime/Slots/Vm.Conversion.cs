@@ -106,9 +106,17 @@ internal sealed unsafe partial class Vm
             Interlocked.Increment(ref _conversionSeq);
             try
             {
+                // QEMU's order: a bound KVM that takes PRIVATE flips first (its errno wins and
+                // nothing is discarded), then the side no longer used is discarded.
+                r = KvmSetAttributes(start, end, priv);
+                if (r != 0)
+                {
+                    return r;
+                }
                 r = Discard(priv);
                 if (r != 0)
                 {
+                    KvmUndoConversion(_convertRuns, priv);
                     return r;
                 }
                 if (priv)

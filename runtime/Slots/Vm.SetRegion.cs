@@ -105,14 +105,17 @@ internal sealed unsafe partial class Vm
 
         SlotSet set = _sets[asId];
         MemSlot? old = set.Get(id);
-        if (mem.MemorySize == 0)
-        {
-            return old == null ? -Errno.EINVAL : Delete(old);
-        }
-
         ulong baseGfn = mem.GuestPhysAddr >> 12;
         ulong npages = mem.MemorySize >> 12;
-        if (old != null)
+        PrivateFile.Info file = default;
+        if (mem.MemorySize == 0)
+        {
+            if (old == null)
+            {
+                return -Errno.EINVAL;
+            }
+        }
+        else if (old != null)
         {
             // Private memslots are immutable: they can only be deleted.
             if (isPrivate || old.HasPrivate)
@@ -125,11 +128,38 @@ internal sealed unsafe partial class Vm
             }
             if (baseGfn != old.BaseGfn)
             {
-                return Move(old, baseGfn, npages, mem.Flags);
+                r = CheckMove(old, baseGfn, npages);
             }
-            return mem.Flags != old.Flags ? UpdateFlags(old, mem.Flags) : 0;
+            else if (mem.Flags == old.Flags)
+            {
+                return 0;
+            }
         }
-        return CreateSlot(mem, entry, asId, id, baseGfn, npages);
+        else
+        {
+            r = CheckCreate(mem, entry, asId, id, baseGfn, npages, out file);
+        }
+        if (r != 0)
+        {
+            return r;
+        }
+
+        // hvrt accepts the change. A bound KVM gets it first and its answer wins; if hvrt then
+        // cannot apply it (-ENOMEM, -EMFILE: hvrt changed nothing), KVM's slot is put back.
+        r = KvmSetRegion(mem, entry);
+        if (r != 0)
+        {
+            return r;
+        }
+        r = mem.MemorySize == 0 ? Delete(old!)
+          : old == null ? CreateSlot(mem, asId, id, baseGfn, npages, file)
+          : baseGfn != old.BaseGfn ? Move(old, baseGfn, mem.Flags)
+          : UpdateFlags(old, mem.Flags);
+        if (r != 0)
+        {
+            KvmRestoreSlot(mem.Slot, old);
+        }
+        return r;
     }
 
     /// <summary>The v1 ioctl's filter, then check_memory_region_flags.</summary>
@@ -166,16 +196,15 @@ internal sealed unsafe partial class Vm
 
     private bool BeyondMaxGfn(ulong baseGfn, ulong npages) => baseGfn + npages - 1 > Rules.MaxGfn;
 
-    private int CreateSlot(in KvmUserspaceMemoryRegion2 mem, RegionEntry entry, uint asId, ushort id, ulong baseGfn, ulong npages)
+    /// <summary>A create's checks, in KVM's order; on 0, <paramref name="file"/> is the private file's identity.</summary>
+    private int CheckCreate(in KvmUserspaceMemoryRegion2 mem, RegionEntry entry, uint asId, ushort id, ulong baseGfn, ulong npages, out PrivateFile.Info file)
     {
-        SlotSet set = _sets[asId];
-        if (set.Overlaps(baseGfn, baseGfn + npages, id))
+        file = default;
+        if (_sets[asId].Overlaps(baseGfn, baseGfn + npages, id))
         {
             return -Errno.EEXIST;
         }
-        bool isPrivate = (mem.Flags & SlotFlags.Private) != 0;
-        PrivateFile.Info file = default;
-        if (isPrivate)
+        if ((mem.Flags & SlotFlags.Private) != 0)
         {
             int r = PrivateFile.Inspect(mem.GuestMemfd, mem.GuestMemfdOffset, mem.MemorySize, entry == RegionEntry.Region2, out file);
             if (r != 0)
@@ -188,10 +217,14 @@ internal sealed unsafe partial class Vm
             }
         }
         // kvm_arch_prepare_memory_region runs after the bind: a bad fd wins over a too-high gfn.
-        if (BeyondMaxGfn(baseGfn, npages))
-        {
-            return -Errno.EINVAL;
-        }
+        return BeyondMaxGfn(baseGfn, npages) ? -Errno.EINVAL : 0;
+    }
+
+    /// <summary>A checked create: fails only for lack of memory or fds, and then changes nothing.</summary>
+    private int CreateSlot(in KvmUserspaceMemoryRegion2 mem, uint asId, ushort id, ulong baseGfn, ulong npages, PrivateFile.Info file)
+    {
+        SlotSet set = _sets[asId];
+        bool isPrivate = (mem.Flags & SlotFlags.Private) != 0;
         SnapshotBuilder next = Change(asId);
         if (!next.Prepare())
         {
@@ -241,18 +274,20 @@ internal sealed unsafe partial class Vm
         return 0;
     }
 
-    /// <summary>KVM_MR_MOVE: the slot gets the request's flags too (KVM builds the new slot from the request).</summary>
-    private int Move(MemSlot old, ulong baseGfn, ulong npages, uint flags)
+    /// <summary>A move's checks, in KVM's order.</summary>
+    private int CheckMove(MemSlot old, ulong baseGfn, ulong npages)
     {
-        SlotSet set = _sets[old.AsId];
-        if (set.Overlaps(baseGfn, baseGfn + npages, old.Id))
+        if (_sets[old.AsId].Overlaps(baseGfn, baseGfn + npages, old.Id))
         {
             return -Errno.EEXIST;
         }
-        if (BeyondMaxGfn(baseGfn, npages))
-        {
-            return -Errno.EINVAL;
-        }
+        return BeyondMaxGfn(baseGfn, npages) ? -Errno.EINVAL : 0;
+    }
+
+    /// <summary>A checked KVM_MR_MOVE: the slot gets the request's flags too (KVM builds the new slot from the request).</summary>
+    private int Move(MemSlot old, ulong baseGfn, uint flags)
+    {
+        SlotSet set = _sets[old.AsId];
         SnapshotBuilder next = Change(old.AsId);
         if (!next.Prepare())
         {

@@ -1,0 +1,83 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Hvrt.Kvm;
+using Hvrt.Slots;
+
+namespace Hvrt.Abi;
+
+/// <summary>Exports for the KVM binding: bind, the probed capabilities, guest_memfd creation.</summary>
+internal static unsafe class ExportsKvm
+{
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_kvm_bind", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int KvmBind(VmHandle* vm, int kvmVmFd, uint flags)
+    {
+        try
+        {
+            int e = ExportsSlots.CheckVm(vm);
+            return e != 0 ? e : Vm.FromHandle(vm).BindKvm(kvmVmFd, flags);
+        }
+        catch (OutOfMemoryException)
+        {
+            return -Errno.ENOMEM;
+        }
+        catch (Exception)
+        {
+            return -Errno.EINTERNAL;
+        }
+    }
+
+    /// <summary>Copies min(caps->size, sizeof) bytes and stores that count in caps->size.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_kvm_caps", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int KvmCapsExport(VmHandle* vm, HvrtKvmCaps* caps)
+    {
+        try
+        {
+            int e = ExportsSlots.CheckVm(vm);
+            if (e != 0)
+            {
+                return e;
+            }
+            if (caps == null)
+            {
+                return -Errno.EFAULT;
+            }
+            if (caps->Size < 8)
+            {
+                return -Errno.EINVAL;
+            }
+            e = Vm.FromHandle(vm).GetKvmBinding(out _, out KvmCaps? probed);
+            if (e != 0)
+            {
+                return e;
+            }
+            HvrtKvmCaps all = probed!.ToAbi();
+            uint n = Math.Min(caps->Size, (uint)sizeof(HvrtKvmCaps));
+            all.Size = n;
+            Buffer.MemoryCopy(&all, caps, n, n);
+            return 0;
+        }
+        catch (Exception)
+        {
+            return -Errno.EINTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_create_guest_memfd", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int CreateGuestMemfd(VmHandle* vm, ulong size, ulong flags, void** shared)
+    {
+        try
+        {
+            int e = ExportsSlots.CheckVm(vm);
+            return e != 0 ? e : Vm.FromHandle(vm).CreateGuestMemfd(size, flags, shared);
+        }
+        catch (OutOfMemoryException)
+        {
+            return -Errno.ENOMEM;
+        }
+        catch (Exception)
+        {
+            return -Errno.EINTERNAL;
+        }
+    }
+}
