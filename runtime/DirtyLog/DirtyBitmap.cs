@@ -81,6 +81,15 @@ internal unsafe struct DirtyBitmap
         return b->NPages == npages && b->Hva == hva;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void CheckLive(DirtyBitmap* b)
+    {
+        if (Volatile.Read(ref b->Magic) != LiveMagic)
+        {
+            Interlocked.Increment(ref s_deadSeen);
+        }
+    }
+
     /// <summary>
     /// Sets bits [first, first + count) (inside the slot) with one atomic OR per word, skipping
     /// words that already hold the bits: a repeated mark of a hot page then only reads the line.
