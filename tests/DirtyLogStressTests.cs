@@ -34,7 +34,7 @@ public unsafe class DirtyLogStressTests
 {
     private const ulong P = 4096;
     private const int Slots = 6;
-    private const ulong NPages = 256;
+    private const ulong NPages = 1000; // one 8-word block and a tail: both paths of the get
     private const int Markers = 3;
     private const int WriterOps = 20000;
 
@@ -44,7 +44,7 @@ public unsafe class DirtyLogStressTests
 
     private static ulong Key(int s, long e, ulong p) => (ulong)s << 56 | (ulong)e << 16 | p;
 
-    private static ulong PlaceOf(int s, int which) => (ulong)s * 1024 + (ulong)which * 512;
+    private static ulong PlaceOf(int s, int which) => (ulong)s * 4096 + (ulong)which * 2048;
 
     private static ulong HvaOf(int s, int which) => TestVm.Hva + (ulong)s * 0x10000000 + (ulong)which * 0x1000000;
 
@@ -86,8 +86,8 @@ public unsafe class DirtyLogStressTests
         }
         var gate = new object();
         var reports = new List<ulong>();
-        ulong* buf = stackalloc ulong[(int)(NPages / 64)];
-        ulong* wbuf = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)(NPages / 8));
+        ulong* buf = stackalloc ulong[(int)((NPages + 63) / 64)];
+        ulong* wbuf = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)((NPages + 63) / 64 * 8));
         int stop = 0;
 
         void Record(int s, long e, ulong* words)

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using Hvrt.Abi;
 using Hvrt.Slots;
@@ -253,6 +254,43 @@ public unsafe class DirtyLogTests
             }
             var expect = Enumerable.Range(0, (int)N).Where(i => model[i]).Select(i => (ulong)i);
             Assert.Equal(expect, Pages(Get(vm.Handle, 0, N, out _)!));
+        }
+    }
+
+    /// <summary>The blocked get-and-clear (8-word blocks, clean runs skipped by the scan, a tail) against a model.</summary>
+    [Fact]
+    public void GetAndClear_LargeBitmaps_MatchAModel()
+    {
+        using var vm = new TestVm();
+        const ulong N = 100_003; // 1563 words: blocks and a 3-word tail
+        Assert.Equal(0, vm.Region2(0, Log, 0, N * P));
+        var rng = new Random(11);
+        double[] densities = { 0, 0.00002, 0.0005, 0.003, 0.02, 0.2, 0.9 };
+        foreach (double d in densities)
+        {
+            for (int round = 0; round < 3; round++)
+            {
+                var model = new SortedSet<ulong>();
+                for (ulong i = 0; i < N; i++)
+                {
+                    if (rng.NextDouble() < d)
+                    {
+                        model.Add(i);
+                    }
+                }
+                if (round == 1)
+                {
+                    model.Add(0);
+                    model.Add(N - 1);
+                    model.Add(64 * 8 * 3 - 1); // the last word of a block after clean blocks
+                }
+                foreach (ulong pg in model)
+                {
+                    Assert.Equal(1, Mark(vm.Handle, pg * P, 1));
+                }
+                Assert.Equal(model, Pages(Get(vm.Handle, 0, N, out _)!));
+                Assert.Empty(Pages(Get(vm.Handle, 0, N, out _)!));
+            }
         }
     }
 

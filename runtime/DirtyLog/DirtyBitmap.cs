@@ -1,4 +1,6 @@
 using System;
+using System.Numerics;
+using System.Runtime.Intrinsics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading;
@@ -114,34 +116,58 @@ internal unsafe struct DirtyBitmap
 
     /// <summary>
     /// Copies the bitmap to output and clears what it copied, each non-zero word fetched and
-    /// cleared with one exchange (a concurrent mark lands in this copy or the next). Zero runs are
-    /// skipped with the SIMD scan and written as zeros, so a clean bitmap costs a read and a memset.
+    /// cleared with one exchange (a concurrent mark lands in this copy or the next). Works in
+    /// blocks of 8 words (one cache line): a clean block costs two vector loads and stores; in a
+    /// dirty one only the non-zero words are exchanged, found from a vector compare mask, so no
+    /// branch depends on each word (measured: test-and-exchange per word, KVM's loop, loses to
+    /// exchanging every word at 1% dirty pages through mispredictions). A clean run longer than
+    /// two blocks is skipped with the SIMD scan (BitKernels.FindNextSet), so a mostly clean
+    /// bitmap costs a read at memory bandwidth and a memset.
     /// </summary>
     public static void FetchAndClear(DirtyBitmap* b, ulong* output)
     {
         ulong* map = Map(b);
         ulong words = b->Words;
         ulong w = 0;
-        while (w < words)
+        int cleanBlocks = 0;
+        while (w + 8 <= words)
         {
-            ulong next = BitKernels.FindNextSet(map, w << 6, words << 6) >> 6;
-            if (next > w)
+            // Plain vector loads are fine: a word seen as zero that a marker sets right after
+            // is reported by the next get, exactly as if the mark had come after this one.
+            Vector256<ulong> lo = Vector256.Load(map + w), hi = Vector256.Load(map + w + 4);
+            uint nonZero = ~(Vector256.Equals(lo, Vector256<ulong>.Zero).ExtractMostSignificantBits()
+                | Vector256.Equals(hi, Vector256<ulong>.Zero).ExtractMostSignificantBits() << 4) & 0xff;
+            Vector256<ulong>.Zero.Store(output + w);
+            Vector256<ulong>.Zero.Store(output + w + 4);
+            if (nonZero == 0)
             {
-                NativeMemory.Clear(output + w, (nuint)((next - w) << 3));
-            }
-            w = next;
-            // A dense run: exchange word by word while the next word is not clean, so a mostly
-            // dirty bitmap does not pay a scan call per word.
-            while (w < words)
-            {
-                ulong v = Volatile.Read(ref map[w]);
-                output[w] = v != 0 ? Interlocked.Exchange(ref map[w], 0) : 0;
-                w++;
-                if (v == 0 && (w >= words || map[w] == 0))
+                w += 8;
+                if (++cleanBlocks >= 2)
                 {
-                    break;
+                    // A long clean run: find its end at scan speed, in whole blocks.
+                    ulong next = (BitKernels.FindNextSet(map, w << 6, words << 6) >> 6) & ~7UL;
+                    if (next > w)
+                    {
+                        NativeMemory.Clear(output + w, (nuint)((next - w) << 3));
+                        w = next;
+                    }
+                    cleanBlocks = 0;
                 }
+                continue;
             }
+            cleanBlocks = 0;
+            do
+            {
+                int i = BitOperations.TrailingZeroCount(nonZero);
+                output[w + (ulong)i] = Interlocked.Exchange(ref map[w + (ulong)i], 0);
+                nonZero &= nonZero - 1;
+            }
+            while (nonZero != 0);
+            w += 8;
+        }
+        for (; w < words; w++)
+        {
+            output[w] = Volatile.Read(ref map[w]) != 0 ? Interlocked.Exchange(ref map[w], 0) : 0;
         }
     }
 
