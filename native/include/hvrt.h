@@ -948,11 +948,14 @@ int hvrt_create_guest_memfd(hvrt_vm *vm, uint64_t size, uint64_t flags, void **s
 /*
  * Every slot created or changed with KVM_MEM_LOG_DIRTY_PAGES has a dirty bitmap in hvrt, one bit
  * per page of the slot (bit i = gfn base_gfn + i, little-endian 64-bit words, as KVM's), which
- * starts clear (all set with HVRT_DIRTY_LOG_INITIALLY_SET) when logging is turned on, lives
- * across moves and flag changes that keep logging on, and goes away when logging is turned off
- * or the slot is deleted. Pages get into it from two sources: hvrt_mark_dirty (device writes
- * the VMM does itself), and, for a bound VM, KVM_GET_DIRTY_LOG, which hvrt_dirty_log_get harvests
- * and merges. The caller's bitmap for a slot of npages pages is ALIGN(npages, 64) / 8 bytes.
+ * starts clear (all npages bits set with HVRT_DIRTY_LOG_INITIALLY_SET, as KVM sets them when it
+ * allocates a bitmap) when logging is turned on, lives across moves and flag changes that keep
+ * logging on (the bits are slot-relative, so a moved slot keeps its dirty pages), and goes away
+ * when logging is turned off or the slot is deleted. Pages get into it from two sources:
+ * hvrt_mark_dirty (device writes the VMM does itself), and, for a bound VM, KVM_GET_DIRTY_LOG,
+ * which hvrt_dirty_log_get harvests and merges. The caller's bitmap for a slot of npages pages is
+ * ALIGN(npages, 64) / 8 bytes; bits past npages are always 0. A slot change that needs a new
+ * bitmap fails with -ENOMEM, changing nothing, when it cannot be allocated.
  */
 
 #define HVRT_DIRTY_LOG_MANUAL_PROTECT 1u /* KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE */
@@ -961,40 +964,55 @@ int hvrt_create_guest_memfd(hvrt_vm *vm, uint64_t size, uint64_t flags, void **s
 /*
  * KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, mode) for hvrt's bitmaps (and KVM's, when
  * bound): with MANUAL_PROTECT, hvrt_dirty_log_get only copies and hvrt_dirty_log_clear clears;
- * without it, hvrt_dirty_log_get fetches and clears at once. INITIALLY_SET needs MANUAL_PROTECT.
- * Errors: -EFAULT vm NULL; -EBADF vm not live; -EINVAL unknown bits or INITIALLY_SET alone;
- * KVM's errno for a bound VM that refused it.
+ * without it, hvrt_dirty_log_get fetches and clears at once. INITIALLY_SET needs MANUAL_PROTECT
+ * and applies to bitmaps allocated afterwards (existing ones are not touched, as in KVM). The
+ * mode may be changed at any time (0 turns manual protection off again). Default 0.
+ * Errors: -EFAULT vm NULL; -EBADF vm not live; -EINVAL unknown bits or INITIALLY_SET without
+ * MANUAL_PROTECT (kvm_vm_ioctl_enable_cap_generic); KVM's errno for a bound VM that refused it
+ * (then the mode is unchanged).
  */
 int hvrt_dirty_log_set_mode(hvrt_vm *vm, uint32_t mode);
 
 /*
  * KVM_GET_DIRTY_LOG for slot (as_id << 16 | id): harvests KVM's log of the slot into hvrt's
  * bitmap when bound, then copies hvrt's bitmap to bitmap (ALIGN(npages, 64) / 8 bytes) and,
- * without manual protection, clears what it copied (each 64-bit word fetched and cleared
- * atomically, so a page marked concurrently is either in this copy or in the next).
+ * without manual protection, clears what it copied (each non-zero 64-bit word fetched and
+ * cleared atomically, so a page marked concurrently is either in this copy or in the next; clean
+ * runs are found with a SIMD scan). Serialized with slot changes (the VM's writer lock).
  * Errors, KVM's rules and order: -EFAULT vm NULL; -EBADF vm not live; -EINVAL as_id or id out
- * of range; -ENOENT no such slot or the slot does not log
- * dirty pages; -EFAULT bitmap NULL; KVM's errno from the harvest (e.g. -ENXIO: the bound VM
- * logs into a dirty ring), and then nothing is copied or cleared.
+ * of range; -ENOENT no such slot or the slot does not log dirty pages; -EFAULT bitmap NULL
+ * (checked before anything is harvested or cleared: unlike KVM, which clears and then fails the
+ * copy, a NULL bitmap loses nothing); KVM's errno from the harvest (e.g. -ENXIO: the bound VM
+ * logs into a dirty ring), and then nothing is copied or cleared; -ENOMEM the harvest buffer
+ * (one, reused, as large as the largest slot harvested) could not be allocated.
  */
 int hvrt_dirty_log_get(hvrt_vm *vm, uint32_t slot, void *bitmap);
 
 /*
  * KVM_CLEAR_DIRTY_LOG: clears, in [first_page, first_page + num_pages) of the slot, the pages
- * whose bits are set in bitmap (bit 0 = first_page), in hvrt and (bound) in KVM.
- * Errors, KVM's rules: as hvrt_dirty_log_get, plus -EINVAL first_page not a multiple of 64,
- * first_page > npages, num_pages > npages - first_page, or num_pages not a multiple of 64
- * without reaching the slot's end.
+ * whose bits are set in bitmap (bit 0 = first_page; ALIGN(num_pages, 64) / 8 bytes are read), in
+ * KVM first (bound) and then in hvrt. Bits for pages past the slot's end are ignored. Works with
+ * or without manual protection: KVM's KVM_CLEAR_DIRTY_LOG checks no mode, and neither does hvrt.
+ * Errors, KVM's rules and order (kvm_clear_dirty_log_protect): -EFAULT vm NULL; -EBADF vm not
+ * live; -EINVAL as_id or id out of range; -EINVAL first_page not a multiple of 64 (before the
+ * slot lookup); -ENOENT no such slot or the slot does not log; -EINVAL first_page > npages,
+ * num_pages > npages - first_page, or num_pages not a multiple of 64 without reaching the slot's
+ * end; -EFAULT bitmap NULL with num_pages > 0 (with num_pages 0 nothing is read, and the call
+ * succeeds, as in KVM); KVM's errno (and then hvrt clears nothing).
  */
 int hvrt_dirty_log_clear(hvrt_vm *vm, uint32_t slot, uint64_t first_page, uint32_t num_pages,
                          const void *bitmap);
 
 /*
  * Marks the pages of [gpa, gpa + len) of address space 0 dirty in the slots that log them (a
- * write the VMM or a device did itself); pages in no slot or in slots that do not log are
- * skipped. Lock-free and allocation-free (atomic OR per word): any thread, concurrently with
- * everything. Returns the number of pages marked (>= 0).
- * Errors: -EFAULT vm NULL; -EBADF vm not live; -EINVAL gpa + len wraps.
+ * write the VMM or a device did itself): every page holding a byte of the range. Pages in no slot
+ * or in slots that do not log are skipped. Lock-free and allocation-free (a read section over the
+ * published slots, one atomic OR per 64-bit word, none for a word that already holds the bits):
+ * any thread, concurrently with everything, including slot changes (a mark racing a change of
+ * its slot lands in the old or the new state). Returns the number of pages of the range inside
+ * logging slots (>= 0; already dirty pages count too), 0 for len 0.
+ * Errors: -EFAULT vm NULL; -EBADF vm not live; -EINVAL gpa + len wraps past 2^64 (a range that
+ * ends exactly at 2^64 is fine).
  */
 int64_t hvrt_mark_dirty(hvrt_vm *vm, uint64_t gpa, uint64_t len);
 
@@ -1002,7 +1020,8 @@ int64_t hvrt_mark_dirty(hvrt_vm *vm, uint64_t gpa, uint64_t len);
  * The first set bit at or after from in bitmap[0 .. nbits) (SIMD scan), or nbits when there is
  * none: how to walk a bitmap hvrt_dirty_log_get returned,
  *     for (i = hvrt_bitmap_next_set(b, n, 0); i < n; i = hvrt_bitmap_next_set(b, n, i + 1)) ...
- * Returns nbits for from >= nbits, and for a NULL bitmap. Lock-free, allocation-free.
+ * Reads only the 64-bit words holding bits [from, nbits). Returns nbits for from >= nbits, and
+ * for a NULL bitmap. Lock-free, allocation-free.
  */
 uint64_t hvrt_bitmap_next_set(const uint64_t *bitmap, uint64_t nbits, uint64_t from);
 

@@ -230,6 +230,10 @@ internal sealed unsafe partial class Vm
         {
             return -Errno.ENOMEM;
         }
+        if (DirtyLogOnCreate(asId, id, mem.Flags, npages, mem.UserspaceAddr) is int dirty and < 0)
+        {
+            return dirty;
+        }
         int dup = -1;
         if (isPrivate)
         {
@@ -265,6 +269,7 @@ internal sealed unsafe partial class Vm
         }
         _sets[old.AsId].Remove(old);
         next.Remove(old.ToEntry());
+        DirtyLogOnDelete(old);
         // The file's last slot: its duplicate is closed by Commit, after the grace period, when
         // no reader can still report it.
         if (old.HasPrivate && _privateFiles.Release(old.PrivateFile) is int fd and >= 0)
@@ -293,6 +298,10 @@ internal sealed unsafe partial class Vm
         {
             return -Errno.ENOMEM;
         }
+        if (DirtyLogOnFlags(old, flags) is int dirty and < 0)
+        {
+            return dirty;
+        }
         next.Remove(old.ToEntry());
         set.Move(old, baseGfn);
         old.Flags = flags;
@@ -306,6 +315,10 @@ internal sealed unsafe partial class Vm
         if (!next.Prepare())
         {
             return -Errno.ENOMEM;
+        }
+        if (DirtyLogOnFlags(old, flags) is int dirty and < 0)
+        {
+            return dirty;
         }
         next.Remove(old.ToEntry());
         old.Flags = flags;

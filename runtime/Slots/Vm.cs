@@ -107,6 +107,7 @@ internal sealed unsafe partial class Vm
         }
         ReaderRegistry.FreeAll(_handle);
         FreeAttributes();
+        FreeDirtyLog();
         NativeAlloc.Free(_handle, (nuint)sizeof(VmHandle));
         _handle = null;
     }
@@ -165,6 +166,7 @@ internal sealed unsafe partial class Vm
                 _builders[i].AfterGracePeriod();
             }
         }
+        FreeRetiredDirtyBitmaps();
         foreach (int fd in _fdsToClose)
         {
             Libc.Close(fd);
