@@ -26,15 +26,6 @@ internal static unsafe class KvmDirtyLogArgs
         public ulong* Bitmap;
     }
 
-    /// <summary>struct kvm_enable_cap, 104 bytes (cap, flags, args[4], pad[64]).</summary>
-    [StructLayout(LayoutKind.Sequential, Size = 104)]
-    private struct EnableCap
-    {
-        public uint Cap;
-        public uint Flags;
-        public ulong Arg0;
-    }
-
     public static int Get(int vmFd, uint slot, ulong* bitmap)
     {
         var log = new DirtyLog { Slot = slot, Bitmap = bitmap };
@@ -48,9 +39,5 @@ internal static unsafe class KvmDirtyLogArgs
     }
 
     /// <summary>KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, mode).</summary>
-    public static int SetMode(int vmFd, uint mode)
-    {
-        var cap = new EnableCap { Cap = KvmApi.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, Arg0 = mode };
-        return Libc.Ioctl(vmFd, KvmApi.KVM_ENABLE_CAP, &cap);
-    }
+    public static int SetMode(int vmFd, uint mode) => KvmIoctls.EnableCap(vmFd, KvmApi.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, mode);
 }
