@@ -215,9 +215,9 @@ public unsafe class ConversionTests
     [SkippableFact]
     public void GuestMemfdPunchedThroughItsMmap()
     {
-        int kvmVm = Kvm.CreateVm(out string why);
+        int kvmVm = Support.Kvm.CreateVm(out string why);
         Skip.If(kvmVm < 0, why);
-        int gmem = Kvm.CreateGuestMemfd(kvmVm, 16 * Page, 0x3 /* MMAP | INIT_SHARED */);
+        int gmem = Support.Kvm.CreateGuestMemfd(kvmVm, 16 * Page, 0x3 /* MMAP | INIT_SHARED */);
         Ffi.close(kvmVm);
         Skip.If(gmem < 0, $"KVM_CREATE_GUEST_MEMFD(MMAP | INIT_SHARED) failed: errno {-gmem}");
         using var vm = PrivateVm();

@@ -243,9 +243,9 @@ public unsafe class SlotRulesTests
     [SkippableFact]
     public void Region2_AcceptsAGuestMemfd_WithKvmsSignedOffsetArithmetic()
     {
-        int vmFd = Kvm.CreateVm(out string why);
+        int vmFd = Support.Kvm.CreateVm(out string why);
         Skip.If(vmFd < 0, why);
-        int gmem = Kvm.CreateGuestMemfd(vmFd, MiB);
+        int gmem = Support.Kvm.CreateGuestMemfd(vmFd, MiB);
         Assert.True(gmem >= 0, $"KVM_CREATE_GUEST_MEMFD: {gmem}");
         using var vm = new TestVm();
         Assert.Equal(0, vm.Region2(0, Private, 0, MiB, fd: gmem));

@@ -1042,6 +1042,13 @@ uint64_t hvrt_bitmap_next_set(const uint64_t *bitmap, uint64_t nbits, uint64_t f
  *
  * (hvrt_vcpu_run does exactly this loop.) One thread per hvrt_vcpu: the one that created it.
  * Destroy every hvrt_vcpu before hvrt_vm_destroy (the VM frees its readers).
+ *
+ * From hvrt_vcpu_create or hvrt_vcpu_exit until the next hvrt_vcpu_enter the reader is online.
+ * Meanwhile the vCPU thread must not call what takes the VM's lock (slot changes,
+ * hvrt_convert, hvrt_set_memory_attributes, ...) unless it brackets the call with
+ * hvrt_vcpu_enter / hvrt_vcpu_exit: a slot change waits for every online reader, the caller's
+ * own included, and another thread's slot change holds the lock while it waits for this one.
+ * hvrt_vcpu_handle_exit does so itself for the conversions it makes.
  */
 typedef struct hvrt_vcpu hvrt_vcpu;
 struct kvm_run;
@@ -1128,7 +1135,7 @@ int hvrt_vcpu_exit(hvrt_vcpu *vcpu);
  * exit_reason KVM_EXIT_HYPERCALL with nr KVM_HC_MAP_GPA_RANGE (kind MAP_GPA_RANGE): gpa =
  *   args[0], args[1] 4 KiB pages, attrs = args[2]. Malformed — attrs bits 63:5 not 0, a
  *   page-size hint (bits 3:0) above KVM_MAP_GPA_RANGE_PAGE_SZ_1G, gpa not 4 KiB aligned,
- *   0 pages, or a range ending past 2^64 — : hypercall.ret = -KVM_EINVAL (as u64), nothing
+ *   0 pages, or a range reaching 2^64 — : hypercall.ret = -KVM_EINVAL (as u64), nothing
  *   converted, result -EINVAL, RESUME. The hint asks for no alignment (it is a preference;
  *   KVM and QEMU ignore it). Else converts to private (attrs & KVM_MAP_GPA_RANGE_ENCRYPTED) or
  *   shared, hypercall.ret = 0, RESUME. A conversion that failed in the host returns its -errno

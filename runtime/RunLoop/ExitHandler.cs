@@ -132,7 +132,8 @@ internal static unsafe class ExitHandler
     /// KVM_HC_MAP_GPA_RANGE (a0 gpa, a1 4 KiB pages, a2 attrs). KVM has already refused an
     /// unaligned gpa, npages 0 and a gfn overflow with -KVM_EINVAL; hvrt checks those again (a VMM
     /// may hand it anything) and what only userspace checks: attrs bits 63:5 zero, a page-size hint
-    /// 0..2, and a range that ends within 2^64 bytes. The hint is a preference (Linux guests always
+    /// 0..2, and a range that ends below 2^64 (an end of 2^64 is not representable, as in
+    /// KVM_SET_MEMORY_ATTRIBUTES). The hint is a preference (Linux guests always
     /// pass 4K; neither KVM nor QEMU require alignment to it), so it asks for no alignment.
     /// </summary>
     private static int MapGpaRange(Vcpu* v, byte* run, ref HvrtExitInfo info)
@@ -155,7 +156,7 @@ internal static unsafe class ExitHandler
             && (attrs & KvmApi.KVM_MAP_GPA_RANGE_PAGE_SZ_MASK) <= MaxPageSizeHint
             && (gpa & 4095) == 0
             && npages != 0
-            && npages <= (1UL << 52) - (gpa >> 12);
+            && npages < (1UL << 52) - (gpa >> 12);
         if (!valid)
         {
             *(ulong*)(run + KvmRun.HcRet) = GuestEInval;
