@@ -221,8 +221,13 @@ HVRT_STATIC_ASSERT(offsetof(struct kvm_memory_attributes, flags) == 24, "memory_
 HVRT_STATIC_ASSERT(KVM_MEMORY_ATTRIBUTE_PRIVATE == 8, "KVM_MEMORY_ATTRIBUTE_PRIVATE");
 
 /* Exits of the vCPU run loop (Linux 6.8 uapi; Debian 12's 6.1 header lacks the memory fault).
- * KVM_HC_MAP_GPA_RANGE and its attribute bits are in <linux/kvm_para.h> / <asm/kvm_para.h>,
- * which this header does not include: they are repeated here under the kernel's names. */
+ * KVM_HC_MAP_GPA_RANGE, its attribute bits and the hypercall codes (KVM_EINVAL) come from
+ * <linux/kvm_para.h> when it exists; the fallbacks below use the kernel's names and tokens. */
+#if defined(__has_include)
+#if __has_include(<linux/kvm_para.h>)
+#include <linux/kvm_para.h>
+#endif
+#endif
 #ifndef KVM_EXIT_HYPERCALL
 #define KVM_EXIT_HYPERCALL 3
 #endif
@@ -242,7 +247,7 @@ HVRT_STATIC_ASSERT(KVM_MEMORY_ATTRIBUTE_PRIVATE == 8, "KVM_MEMORY_ATTRIBUTE_PRIV
 #define KVM_MAP_GPA_RANGE_PAGE_SZ_4K 0
 #define KVM_MAP_GPA_RANGE_PAGE_SZ_2M (1 << 0)
 #define KVM_MAP_GPA_RANGE_PAGE_SZ_1G (1 << 1)
-#define KVM_MAP_GPA_RANGE_ENC_STAT(n) ((n) << 4)
+#define KVM_MAP_GPA_RANGE_ENC_STAT(n) (n << 4)
 #define KVM_MAP_GPA_RANGE_ENCRYPTED KVM_MAP_GPA_RANGE_ENC_STAT(1)
 #define KVM_MAP_GPA_RANGE_DECRYPTED KVM_MAP_GPA_RANGE_ENC_STAT(0)
 #endif
@@ -250,7 +255,7 @@ HVRT_STATIC_ASSERT(KVM_MEMORY_ATTRIBUTE_PRIVATE == 8, "KVM_MEMORY_ATTRIBUTE_PRIV
 #define KVM_EINVAL 22 /* hypercall return codes are -KVM_E* (kvm_para.h: KVM_EINVAL = EINVAL) */
 #endif
 #ifndef KVM_EFAULT
-#define KVM_EFAULT 14
+#define KVM_EFAULT 14 /* EFAULT */
 #endif
 
 /*
