@@ -1111,7 +1111,8 @@ void hvrt_vcpu_destroy(hvrt_vcpu *vcpu);
 
 /* The vCPU's reader, for hvrt_reader_translate on the vCPU thread (valid until destroy); NULL
  * for a NULL or destroyed vCPU. */
-hvrt_reader *hvrt_vcpu_reader(hvrt_vcpu *vcpu);
+hvrt_reader *
+hvrt_vcpu_reader(hvrt_vcpu *vcpu); /* (two lines: build.sh's export check reads one name a line) */
 
 /* Before KVM_RUN: the reader goes offline (grace periods stop waiting for this thread).
  * Errors (also of hvrt_vcpu_exit, handle_exit, exit_info and run): -EFAULT vcpu NULL; -EBADF a
