@@ -1,7 +1,8 @@
 /* hvrt_vcpu_run with a real KVM guest (skipped without /dev/kvm): a 16-bit real-mode program in
  * anonymous memory, given to KVM and to hvrt as the same slot, writes its data page, writes to
  * 0xA0000 (in no slot: device MMIO), writes to a READONLY slot (an MMIO exit KVM makes for
- * ROM writes), then halts. Each exit comes back classified; the HLT as UNHANDLED / OTHER. */
+ * ROM writes), then halts. Each exit comes back classified; the HLT as UNHANDLED / OTHER, and
+ * a run with immediate_exit set as INTERRUPTED. */
 #include <errno.h>
 #include <pthread.h>
 #include "kvm_guest.h"
@@ -53,9 +54,17 @@ static void guest_run(void)
     if (v == NULL)
         FATAL("hvrt_vcpu_create");
 
+    /* 0: immediate_exit (byte 1 of kvm_run; renamed immediate_exit__unsafe in newer headers):
+     * KVM_RUN returns -1 EINTR at once */
+    ((volatile uint8_t *)g.run)[1] = 1;
+    CHECK_RC(hvrt_vcpu_run(v), HVRT_EXIT_UNHANDLED);
+    ((volatile uint8_t *)g.run)[1] = 0;
+    struct hvrt_exit_info i;
+    CHECK_RC(hvrt_vcpu_exit_info(v, &i), 0);
+    CHECK(i.kind == HVRT_EXIT_INTERRUPTED && i.result == 0);
+
     /* 1: the MMIO write to a gpa in no slot */
     CHECK_RC(hvrt_vcpu_run(v), HVRT_EXIT_UNHANDLED);
-    struct hvrt_exit_info i;
     CHECK_RC(hvrt_vcpu_exit_info(v, &i), 0);
     CHECK(i.kind == HVRT_EXIT_MMIO && i.exit_reason == KVM_EXIT_MMIO);
     CHECK(i.mmio_class == HVRT_MMIO_DEVICE && i.gpa == MMIO_GPA + 4 && i.size == 1 && i.is_write == 1);
