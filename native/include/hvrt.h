@@ -220,6 +220,68 @@ HVRT_STATIC_ASSERT(offsetof(struct kvm_memory_attributes, attributes) == 16, "me
 HVRT_STATIC_ASSERT(offsetof(struct kvm_memory_attributes, flags) == 24, "memory_attributes.flags");
 HVRT_STATIC_ASSERT(KVM_MEMORY_ATTRIBUTE_PRIVATE == 8, "KVM_MEMORY_ATTRIBUTE_PRIVATE");
 
+/* Exits of the vCPU run loop (Linux 6.8 uapi; Debian 12's 6.1 header lacks the memory fault).
+ * KVM_HC_MAP_GPA_RANGE, its attribute bits and the hypercall codes (KVM_EINVAL) come from
+ * <linux/kvm_para.h> when it exists; the fallbacks below use the kernel's names and tokens. */
+#if defined(__has_include)
+#if __has_include(<linux/kvm_para.h>)
+#include <linux/kvm_para.h>
+#endif
+#endif
+#ifndef KVM_EXIT_HYPERCALL
+#define KVM_EXIT_HYPERCALL 3
+#endif
+#ifndef KVM_EXIT_MMIO
+#define KVM_EXIT_MMIO 6
+#endif
+#ifndef KVM_EXIT_MEMORY_FAULT
+#define KVM_EXIT_MEMORY_FAULT 39
+#endif
+#ifndef KVM_MEMORY_EXIT_FLAG_PRIVATE
+#define KVM_MEMORY_EXIT_FLAG_PRIVATE (1ULL << 3)
+#endif
+#ifndef KVM_HC_MAP_GPA_RANGE
+#define KVM_HC_MAP_GPA_RANGE 12
+#endif
+#ifndef KVM_MAP_GPA_RANGE_PAGE_SZ_4K
+#define KVM_MAP_GPA_RANGE_PAGE_SZ_4K 0
+#define KVM_MAP_GPA_RANGE_PAGE_SZ_2M (1 << 0)
+#define KVM_MAP_GPA_RANGE_PAGE_SZ_1G (1 << 1)
+#define KVM_MAP_GPA_RANGE_ENC_STAT(n) (n << 4)
+#define KVM_MAP_GPA_RANGE_ENCRYPTED KVM_MAP_GPA_RANGE_ENC_STAT(1)
+#define KVM_MAP_GPA_RANGE_DECRYPTED KVM_MAP_GPA_RANGE_ENC_STAT(0)
+#endif
+#ifndef KVM_EINVAL
+#define KVM_EINVAL 22 /* hypercall return codes are -KVM_E* (kvm_para.h: KVM_EINVAL = EINVAL) */
+#endif
+#ifndef KVM_EFAULT
+#define KVM_EFAULT 14 /* EFAULT */
+#endif
+
+/*
+ * struct kvm_run's memory_fault member (Linux 6.8), which Debian 12's struct kvm_run lacks: the
+ * exit union starts at byte 32 of struct kvm_run on x86_64, so with any <linux/kvm.h>
+ *     const struct hvrt_kvm_memory_fault *mf = HVRT_KVM_MEMORY_FAULT(run);
+ * reads the same bytes as run->memory_fault on a newer header.
+ */
+struct hvrt_kvm_memory_fault {
+    uint64_t flags; /* KVM_MEMORY_EXIT_FLAG_PRIVATE: the access was private */
+    uint64_t gpa;
+    uint64_t size;
+};
+#define HVRT_KVM_RUN_EXIT_UNION_OFFSET 32
+#define HVRT_KVM_MEMORY_FAULT(run) \
+    ((struct hvrt_kvm_memory_fault *)((char *)(run) + HVRT_KVM_RUN_EXIT_UNION_OFFSET))
+HVRT_STATIC_ASSERT(sizeof(struct hvrt_kvm_memory_fault) == 24, "hvrt_kvm_memory_fault size");
+#if defined(KVM_RUN) && defined(__x86_64__)
+HVRT_STATIC_ASSERT(offsetof(struct kvm_run, exit_reason) == 8, "kvm_run.exit_reason");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_run, mmio) == HVRT_KVM_RUN_EXIT_UNION_OFFSET, "kvm_run exit union");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_run, mmio.len) == 48, "kvm_run.mmio.len");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_run, mmio.is_write) == 52, "kvm_run.mmio.is_write");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_run, hypercall.args) == 40, "kvm_run.hypercall.args");
+HVRT_STATIC_ASSERT(offsetof(struct kvm_run, hypercall.ret) == 88, "kvm_run.hypercall.ret");
+#endif
+
 /* ---------------------------------------------------------------------------------------- */
 /* VM                                                                                        */
 
@@ -1041,6 +1103,14 @@ uint64_t hvrt_bitmap_next_set(const uint64_t *bitmap, uint64_t nbits, uint64_t f
  *     switch (hvrt_vcpu_handle_exit(v, r, e)) { case HVRT_EXIT_RESUME: continue; ... }
  *
  * (hvrt_vcpu_run does exactly this loop.) One thread per hvrt_vcpu: the one that created it.
+ * Destroy every hvrt_vcpu before hvrt_vm_destroy (the VM frees its readers).
+ *
+ * From hvrt_vcpu_create or hvrt_vcpu_exit until the next hvrt_vcpu_enter the reader is online.
+ * Meanwhile the vCPU thread must not call what takes the VM's lock (slot changes,
+ * hvrt_convert, hvrt_set_memory_attributes, ...) unless it brackets the call with
+ * hvrt_vcpu_enter / hvrt_vcpu_exit: a slot change waits for every online reader, the caller's
+ * own included, and another thread's slot change holds the lock while it waits for this one.
+ * hvrt_vcpu_handle_exit does so itself for the conversions it makes.
  */
 typedef struct hvrt_vcpu hvrt_vcpu;
 struct kvm_run;
@@ -1050,69 +1120,102 @@ struct kvm_run;
 
 /* hvrt_exit_info.kind */
 #define HVRT_EXIT_OTHER 0          /* not about memory: the VMM decodes kvm_run itself */
-#define HVRT_EXIT_MEMORY_FAULT 1   /* KVM_EXIT_MEMORY_FAULT, converted (RESUME) */
-#define HVRT_EXIT_MAP_GPA_RANGE 2  /* KVM_EXIT_HYPERCALL / KVM_HC_MAP_GPA_RANGE, converted, ret written (RESUME) */
+#define HVRT_EXIT_MEMORY_FAULT 1   /* KVM_EXIT_MEMORY_FAULT (see hvrt_vcpu_handle_exit) */
+#define HVRT_EXIT_MAP_GPA_RANGE 2  /* KVM_EXIT_HYPERCALL / KVM_HC_MAP_GPA_RANGE, ret written (RESUME) */
 #define HVRT_EXIT_MMIO 3           /* KVM_EXIT_MMIO, classified (UNHANDLED: the VMM emulates it) */
 #define HVRT_EXIT_INTERRUPTED 4    /* KVM_RUN returned -1 with EINTR or EAGAIN (UNHANDLED) */
 
-/* hvrt_exit_info.mmio_class for HVRT_EXIT_MMIO */
+/* hvrt_exit_info.mmio_class for HVRT_EXIT_MMIO; the first that applies, in this order: */
+#define HVRT_MMIO_PRIVATE 3        /* the gpa is private (attributes): no shared access should reach the VMM */
 #define HVRT_MMIO_DEVICE 1         /* the gpa is in no slot: device MMIO */
 #define HVRT_MMIO_READONLY_WRITE 2 /* a write to a KVM_MEM_READONLY slot (ROM/flash emulation) */
-#define HVRT_MMIO_PRIVATE 3        /* the gpa is private: no shared access should reach the VMM */
-#define HVRT_MMIO_IN_SLOT 4        /* in a writable slot (unexpected from KVM: a VMM bug or a race with a slot change) */
+#define HVRT_MMIO_IN_SLOT 4        /* in a slot, not a READONLY write (unexpected from KVM: a VMM bug,
+                                      or a race with a slot change) */
 
-/* What the last hvrt_vcpu_handle_exit saw, decoded. */
+/* What the last hvrt_vcpu_handle_exit saw, decoded. Fields a kind does not use are 0 (slot:
+ * UINT32_MAX). */
 struct hvrt_exit_info {
     uint32_t kind;          /* HVRT_EXIT_* kind */
-    uint32_t exit_reason;   /* kvm_run.exit_reason as read */
+    uint32_t exit_reason;   /* kvm_run.exit_reason as read (stale after most -1 returns) */
     uint64_t gpa;           /* fault / range / MMIO address */
-    uint64_t size;          /* bytes of the fault or range; MMIO access length */
+    uint64_t size;          /* bytes of the fault or range (0 for a malformed range); MMIO
+                               access length */
     uint32_t to_private;    /* MEMORY_FAULT / MAP_GPA_RANGE: 1 to private, 0 to shared */
     uint32_t mmio_class;    /* HVRT_MMIO_* for HVRT_EXIT_MMIO, else 0 */
     uint32_t is_write;      /* MMIO */
     uint32_t slot;          /* MMIO in a slot: as_id << 16 | id, else UINT32_MAX */
-    int64_t result;         /* 0, or the -errno of the conversion (MAP_GPA_RANGE also wrote its
-                               guest-visible code to hypercall.ret) */
-    uint64_t reserved[2];
+    int64_t result;         /* 0, or the -errno handle_exit saw: of the conversion, of KVM_RUN,
+                               or -EINVAL for a malformed MAP_GPA_RANGE (which still RESUMEs) */
+    uint64_t reserved[2];   /* 0 */
 };
 HVRT_STATIC_ASSERT(sizeof(struct hvrt_exit_info) == 64, "hvrt_exit_info size");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_exit_info, gpa) == 8, "hvrt_exit_info.gpa");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_exit_info, to_private) == 24, "hvrt_exit_info.to_private");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_exit_info, result) == 40, "hvrt_exit_info.result");
 
 /*
  * Creates the hvrt side of a vCPU on the calling thread (which must be the vCPU's thread):
  * vcpu_fd is the KVM vCPU fd (-1 without KVM: exits are then built by hand in run), run its
- * mapped struct kvm_run (never NULL). Registers a reader for the thread.
+ * mapped struct kvm_run (never NULL). Registers a reader for the thread (online).
  * Errors: -EFAULT vm, run or out NULL; -EBADF vm not live, or vcpu_fd >= 0 and not open;
  * -EINVAL vcpu_fd < -1; -ENOMEM.
  */
 int hvrt_vcpu_create(hvrt_vm *vm, int vcpu_fd, struct kvm_run *run, hvrt_vcpu **out);
 
-/* Destroys a vCPU (its reader too); on its own thread. NULL: no-op. */
+/* Destroys a vCPU (its reader too); on its own thread, before hvrt_vm_destroy. NULL or an
+ * already destroyed vCPU: no-op. */
 void hvrt_vcpu_destroy(hvrt_vcpu *vcpu);
 
-/* The vCPU's reader, for hvrt_reader_translate on the vCPU thread (valid until destroy). */
-hvrt_reader *hvrt_vcpu_reader(hvrt_vcpu *vcpu);
+/* The vCPU's reader, for hvrt_reader_translate on the vCPU thread (valid until destroy); NULL
+ * for a NULL or destroyed vCPU. */
+hvrt_reader *
+hvrt_vcpu_reader(hvrt_vcpu *vcpu); /* (two lines: build.sh's export check reads one name a line) */
 
-/* Before KVM_RUN: the reader goes offline (grace periods stop waiting for this thread). */
+/* Before KVM_RUN: the reader goes offline (grace periods stop waiting for this thread).
+ * Errors (also of hvrt_vcpu_exit, handle_exit, exit_info and run): -EFAULT vcpu NULL; -EBADF a
+ * destroyed vCPU. Lock-free, allocation-free. */
 int hvrt_vcpu_enter(hvrt_vcpu *vcpu);
 /* After KVM_RUN: the reader comes back online. */
 int hvrt_vcpu_exit(hvrt_vcpu *vcpu);
 
 /*
  * Handles the exit KVM_RUN just made: kvm_run_ret is its return value and kvm_run_errno errno
- * after it (0 when it returned 0).
- *   KVM_RUN -1, errno EFAULT/EHWPOISON, exit_reason KVM_EXIT_MEMORY_FAULT: converts
- *     [gpa, gpa + size) to private (flag KVM_MEMORY_EXIT_FLAG_PRIVATE) or shared, RESUME. A fault
- *     for a range already wholly in the requested state is -EFAULT (KVM would fault again
- *     forever), not a conversion.
- *   exit_reason KVM_EXIT_HYPERCALL with nr KVM_HC_MAP_GPA_RANGE: converts args[0] ..
- *     + args[1] pages to private (attrs bit 4, ENCRYPTED) or shared, writes hypercall.ret (0,
- *     or a guest-visible -KVM_EINVAL for a malformed request), RESUME. A conversion that failed
- *     in the host returns its -errno (the VM cannot go on, as QEMU stops it).
- *   exit_reason KVM_EXIT_MMIO: classifies phys_addr into hvrt_exit_info, UNHANDLED.
- *   KVM_RUN -1 with EINTR or EAGAIN: UNHANDLED (kind INTERRUPTED). Any other -1: -errno.
- *   Anything else: UNHANDLED (kind OTHER).
- * Returns HVRT_EXIT_RESUME, HVRT_EXIT_UNHANDLED or -errno; -EFAULT vcpu NULL.
- * Allocation-free.
+ * after it (0 when it returned 0). Call it with the reader online (after hvrt_vcpu_exit); an
+ * offline reader is brought online for the MMIO lookup only.
+ *
+ * KVM_RUN -1, errno EFAULT, exit_reason KVM_EXIT_MEMORY_FAULT (kind MEMORY_FAULT; gpa, size,
+ *   to_private = flags & KVM_MEMORY_EXIT_FLAG_PRIVATE): converts [gpa, gpa + size) as
+ *   hvrt_convert does (discards, listeners), RESUME. A range already wholly in the requested
+ *   state is not converted: RESUME once (another vCPU may have converted it since KVM
+ *   reported the fault), but if this vCPU's previous exit was the same fault (same flags, gpa,
+ *   size) and hvrt resolved it, -EFAULT: KVM would fault again forever (e.g. a private access
+ *   to a slot without private backing). -EFAULT as well on a VM type without private memory,
+ *   and for a range KVM never reports (size 0, not 4 KiB aligned, wrapping). flags with any
+ *   bit but PRIVATE (a newer kernel's meaning): UNHANDLED, nothing converted.
+ * KVM_RUN -1, errno EHWPOISON, exit_reason KVM_EXIT_MEMORY_FAULT: KVM found the page poisoned
+ *   (its private/shared state already matched, so it is no conversion request): -EHWPOISON,
+ *   kind MEMORY_FAULT with gpa/size decoded; nothing converted.
+ * exit_reason KVM_EXIT_HYPERCALL with nr KVM_HC_MAP_GPA_RANGE (kind MAP_GPA_RANGE): gpa =
+ *   args[0], args[1] 4 KiB pages, attrs = args[2]. Malformed — attrs bits 63:5 not 0, a
+ *   page-size hint (bits 3:0) above KVM_MAP_GPA_RANGE_PAGE_SZ_1G, gpa not 4 KiB aligned,
+ *   0 pages, or a range reaching 2^64 — : hypercall.ret = -KVM_EINVAL (as u64), nothing
+ *   converted, result -EINVAL, RESUME. The hint asks for no alignment (it is a preference;
+ *   KVM and QEMU ignore it). Else converts to private (attrs & KVM_MAP_GPA_RANGE_ENCRYPTED) or
+ *   shared, hypercall.ret = 0, RESUME. A conversion that failed in the host returns its -errno
+ *   (the VM cannot go on, as QEMU stops it) and sets hypercall.ret = -KVM_EFAULT, so a VMM
+ *   that resumes anyway never tells the guest it succeeded. On a VM type without private
+ *   memory: UNHANDLED, kind OTHER (nothing for hvrt to convert; e.g. SEV's migration
+ *   bookkeeping is the VMM's). hypercall.flags (LONG_MODE) needs nothing: KVM masks the args of
+ *   a 32-bit guest and truncates ret.
+ * exit_reason KVM_EXIT_MMIO (kind MMIO): classifies phys_addr (address space 1 when kvm_run.flags
+ *   has KVM_RUN_X86_SMM and the VM has two) into mmio_class, slot, is_write, size, UNHANDLED.
+ * KVM_RUN -1 with EINTR or EAGAIN: UNHANDLED (kind INTERRUPTED). Any other -1: -errno (-EINVAL
+ *   if kvm_run_errno is not positive). Anything else: UNHANDLED (kind OTHER).
+ *
+ * Conversions take the VM's lock with the vCPU's reader offline (listeners run on this thread;
+ * hvrt_reader_translate with this reader gives -EPERM inside them). The MMIO and OTHER paths
+ * are lock-free and allocation-free.
+ * Returns HVRT_EXIT_RESUME, HVRT_EXIT_UNHANDLED or -errno.
  */
 int hvrt_vcpu_handle_exit(hvrt_vcpu *vcpu, int kvm_run_ret, int kvm_run_errno);
 
