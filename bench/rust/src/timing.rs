@@ -18,24 +18,24 @@ pub struct Plan {
     pub rounds: usize,
 }
 
-/// Runs `round` `plan.warmup` times untimed, then `plan.rounds` times timed, and returns the
-/// median nanoseconds per operation, where one round does `ops` operations. `round` returns a
-/// value that is folded into a black box so its work cannot be optimized away.
-pub fn median_ns<F: FnMut() -> u64>(plan: Plan, ops: u64, mut round: F) -> f64 {
-    for _ in 0..plan.warmup {
-        black_box(round());
-    }
-    let mut samples: Vec<f64> = (0..plan.rounds.max(1))
-        .map(|_| {
+/// Median ns per operation for several paths, one round doing `ops` operations, after
+/// `plan.warmup` untimed rounds; the rounds are interleaved (round 1 of every path, then
+/// round 2, ...) so that drift on a shared host hits them alike. One median per path.
+pub fn median_ns_interleaved(plan: Plan, ops: u64, paths: &mut [&mut dyn FnMut() -> u64]) -> Vec<f64> {
+    let mut samples = vec![Vec::with_capacity(plan.rounds); paths.len()];
+    for i in 0..plan.warmup + plan.rounds.max(1) {
+        for (k, path) in paths.iter_mut().enumerate() {
             let t = Instant::now();
-            black_box(round());
-            t.elapsed().as_nanos() as f64 / ops as f64
-        })
-        .collect();
-    median(&mut samples)
+            black_box(path());
+            if i >= plan.warmup {
+                samples[k].push(t.elapsed().as_nanos() as f64 / ops as f64);
+            }
+        }
+    }
+    samples.iter_mut().map(|s| median(s)).collect()
 }
 
-/// Like median_ns, but `round` is given a setup that is not timed: `setup` runs before each
+/// One path like median_ns_interleaved, but `round` is given a setup that is not timed: `setup` runs before each
 /// round (warm-up included) and its result is handed to `timed`.
 #[cfg_attr(not(feature = "dirty-log"), allow(dead_code))]
 pub fn median_ns_with_setup<S, T, F>(plan: Plan, ops: u64, mut setup: S, mut timed: F) -> f64
