@@ -37,7 +37,12 @@ ensure_rust_deps() {
     done
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        local out # apt's chatter (debconf notes) only if it fails
+        if ! out=$(apt-get update -qq 2>&1 &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" 2>&1); then
+            printf '%s\n' "$out" >&2
+            exit 1
+        fi
     fi
 }
 

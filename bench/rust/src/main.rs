@@ -12,7 +12,7 @@
 //!   --quick            fewer rounds and shorter phases (smoke run, a few seconds)
 //!   --only NAME        dirty | translate | atomic (repeatable; default: all built in)
 //!   --rounds N         timed rounds per measurement (default 21; quick 5)
-//!   --atomic-slots N   slots for the reader-under-writer workload (default 64)
+//!   --atomic-slots N[,N...]  slot counts for the reader-under-writer workload (default 64,4096)
 //!
 //! Workloads (one module each):
 //!   dirty      (a) dirty-log get-and-clear, 64 GiB slot, 0.1/1/10% dirty (feature dirty-log)
@@ -33,7 +33,7 @@ use std::time::Duration;
 use timing::Plan;
 
 fn usage() -> ! {
-    eprintln!("usage: hvrt-bench-rs [--quick] [--only dirty|translate|atomic]... [--rounds N] [--atomic-slots N]");
+    eprintln!("usage: hvrt-bench-rs [--quick] [--only dirty|translate|atomic]... [--rounds N] [--atomic-slots N[,N...]]");
     std::process::exit(2)
 }
 
@@ -42,14 +42,17 @@ fn main() {
     let mut quick = false;
     let mut only: Vec<String> = vec![];
     let mut rounds: Option<usize> = None;
-    let mut atomic_slots = 64u64;
+    let mut atomic_slots: Vec<u64> = vec![64, 4096];
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => quick = true,
             "--only" => only.push(args.next().unwrap_or_else(|| usage())),
             "--rounds" => rounds = Some(args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage())),
-            "--atomic-slots" => atomic_slots = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage()),
+            "--atomic-slots" => {
+                let v = args.next().unwrap_or_else(|| usage());
+                atomic_slots = v.split(',').map(|n| n.parse().unwrap_or_else(|_| usage())).collect();
+            }
             _ => usage(),
         }
     }
@@ -83,10 +86,12 @@ fn main() {
         translate::run(plan, &[1, 64, 4096], &mut rep);
     }
     if wanted("atomic") {
-        eprintln!("hvrt-bench-rs: reader under writer ({atomic_slots} slots)");
         // Each round is a quiet and a busy phase per side; fewer rounds keep it short.
         let p = Plan { warmup: 1, rounds: (plan.rounds / 3).max(3) };
-        atomic::run(p, atomic_slots, phase, &mut rep);
+        for &n in &atomic_slots {
+            eprintln!("hvrt-bench-rs: reader under writer ({n} slots)");
+            atomic::run(p, n, phase, &mut rep);
+        }
     }
     report::print(&rep);
 }
