@@ -84,6 +84,7 @@ struct Side {
     /// Median and 99th percentile of one change, µs.
     change_med: f64,
     change_p99: f64,
+    change_mean: f64,
 }
 
 /// Median over rounds of (quiet, busy) pairs, each round `dur` long per phase.
@@ -105,12 +106,14 @@ where
     }
     took.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let p99 = took.get(took.len() * 99 / 100).copied().unwrap_or(f64::NAN);
+    let mean = took.iter().sum::<f64>() / took.len() as f64;
     Side {
         quiet: median(&mut quiet),
         busy: median(&mut busy),
         rate: median(&mut rate),
         change_med: median(&mut took),
         change_p99: p99,
+        change_mean: mean,
     }
 }
 
@@ -232,12 +235,16 @@ pub fn run(plan: Plan, n: u64, dur: Duration, rep: &mut Report) {
     rep.rows.push(Row::new("reader under writer", &p, "hvrt_translate", unreg.busy, base, vmm.busy, "ns/lookup"));
     rep.rows.push(Row::new("reader, quiet", &pq, "hvrt_reader_translate", reg.quiet, base, vmm.quiet, "ns/lookup"));
     rep.rows.push(Row::new("reader, quiet", &pq, "hvrt_translate", unreg.quiet, base, vmm.quiet, "ns/lookup"));
+    let w = |name: &str, s: &Side| {
+        format!(
+            "{name} {:.0}/s, a change {:.1} us median, {:.1} us mean, {:.1} us p99",
+            s.rate, s.change_med, s.change_mean, s.change_p99
+        )
+    };
     rep.notes.push(format!(
-        "writer ({n} slots, one change asked every 100 us = 10,000/s): vm-memory lock+replace \
-         {:.0}/s, a change {:.1} us median, {:.1} us p99; hvrt_set_user_memory_region with a \
-         registered reader {:.0}/s, {:.1} us median, {:.1} us p99; with hvrt_translate readers \
-         {:.0}/s, {:.1} us median, {:.1} us p99",
-        vmm.rate, vmm.change_med, vmm.change_p99, reg.rate, reg.change_med, reg.change_p99,
-        unreg.rate, unreg.change_med, unreg.change_p99
+        "writer ({n} slots, a change asked every 100 us = 10,000/s): {}; {}; {}",
+        w("vm-memory lock + insert/remove_region + replace", &vmm),
+        w("hvrt_set_user_memory_region with a registered reader", &reg),
+        w("hvrt_set_user_memory_region with hvrt_translate readers", &unreg)
     ));
 }
