@@ -4,6 +4,7 @@
 #   ./build.sh test     build, then run every suite (xunit, C ABI tests) and print "N passed, N failed"
 #   ./build.sh bench [ARGS]  run the BenchmarkDotNet suites; ARGS go to BenchmarkDotNet (default: --filter '*')
 #   ./build.sh bench native [ARGS]  build the library and run the C harness bench/native/translate_bench.c
+#   ./build.sh bench rust [ARGS]    build the library and run the Rust harness bench/rust (hvrt vs vm-memory)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -21,6 +22,27 @@ ensure_tools() {
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+# Rust: cargo (rustup's in ~/.cargo/bin, else Debian's) and the crates of bench/rust, which come
+# only from Debian's librust-*-dev packages (.cargo/config.toml points cargo at their directory).
+RUST_DEBS=(librust-vm-memory-dev) # provides vm-memory's backend-mmap/-bitmap/-atomic features too
+ensure_rust_deps() {
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then PATH="$HOME/.cargo/bin:$PATH"; fi
+    local missing=() p
+    command -v cargo >/dev/null || missing+=(cargo)
+    for p in "${RUST_DEBS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        local out # apt's chatter (debconf notes) only if it fails
+        if ! out=$(apt-get update -qq 2>&1 &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" 2>&1); then
+            printf '%s\n' "$out" >&2
+            exit 1
+        fi
     fi
 }
 
@@ -156,6 +178,7 @@ run_c_tests() {
 }
 
 ensure_tools
+case "$mode" in build | test) ensure_rust_deps ;; esac
 case "$mode" in
     build)
         build_lib
@@ -183,11 +206,25 @@ case "$mode" in
             "$OUT/bin/translate_bench" "$@"
             exit
         fi
+        if [ "${1:-}" = rust ]; then
+            shift
+            build_lib
+            ensure_rust_deps
+            # The dirty-log workload needs issue 5's exports; without them the rest still runs.
+            features=()
+            if nm -D --defined-only "$OUT/lib/libhvrt.so" | awk '$3 == "hvrt_dirty_log_get" { f = 1 } END { exit !f }'; then
+                features=(--features dirty-log)
+            fi
+            log "Rust harness: bench/rust (hvrt vs vm-memory)"
+            HVRT_LIB_DIR="$OUT/lib" CARGO_TARGET_DIR="$OUT/rust" \
+                cargo run -q --release --offline --manifest-path bench/rust/Cargo.toml "${features[@]}" -- "$@"
+            exit
+        fi
         [ $# -gt 0 ] || set -- --filter '*'
         dotnet run -c $CONFIG --project bench -- "$@"
         ;;
     *)
-        echo "usage: ./build.sh [test | bench [BenchmarkDotNet args] | bench native [harness args]]" >&2
+        echo "usage: ./build.sh [test | bench [BenchmarkDotNet args] | bench native [harness args] | bench rust [harness args]]" >&2
         exit 2
         ;;
 esac
