@@ -124,6 +124,8 @@ build_bench() {
 run_demo() {
     log "demo: native/examples/demo.c"
     "$OUT/bin/demo"
+    log "example VMM: native/examples/vmm.c (a real guest through hvrt where /dev/kvm is usable)"
+    "$OUT/bin/vmm"
 }
 
 passed=0

@@ -14,7 +14,6 @@
  *      and shows the discarded memory.
  * Without /dev/kvm it says so and runs step 5 alone. Exits 0 on success.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <hvrt.h>
@@ -28,12 +27,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PAGE 4096ull
-#define CODE_GPA 0x0ull        /* slot 0: code, 64 KiB, guest_memfd (or anonymous) */
-#define DATA_GPA 0x10000ull    /* slot 1: data, 64 KiB, anonymous, logs dirty pages */
-#define SLOT_BYTES 0x10000ull
-#define MMIO_GPA 0x20010ull    /* in no slot: a device register */
-#define ENTRY 0x1000ull
+#define PAGE UINT64_C(4096)
+#define CODE_GPA UINT64_C(0x0)       /* slot 0: code, 64 KiB, guest_memfd (or anonymous) */
+#define DATA_GPA UINT64_C(0x10000)   /* slot 1: data, 64 KiB, anonymous, logs dirty pages */
+#define SLOT_BYTES UINT64_C(0x10000)
+#define MMIO_GPA UINT64_C(0x20010)   /* in no slot: a device register */
+#define ENTRY UINT64_C(0x1000)
 
 static int failures;
 
@@ -115,7 +114,7 @@ static int run_guest(hvrt_vcpu *vcpu, int vcpu_fd, struct kvm_run *run)
             SAY("MMIO %s of %" PRIu64 " byte(s) at gpa 0x%" PRIx64 ": %s; data 0x%02x (the VMM's device model would take it)",
                 info.is_write ? "write" : "read", info.size, info.gpa, mmio_class_name(info.mmio_class), run->mmio.data[0]);
             if (info.mmio_class != HVRT_MMIO_DEVICE || info.gpa != MMIO_GPA || !info.is_write) {
-                SAY("FAILED: expected a 1-byte device write at 0x%llx", MMIO_GPA);
+                SAY("FAILED: expected a 1-byte device write at 0x%" PRIx64, MMIO_GPA);
                 failures++;
             }
             continue;
@@ -193,7 +192,7 @@ static int real_guest(int kvm)
     struct kvm_userspace_memory_region2 r1 = { .slot = 1, .flags = KVM_MEM_LOG_DIRTY_PAGES, .guest_phys_addr = DATA_GPA,
                                                .memory_size = SLOT_BYTES, .userspace_addr = (uint64_t)(uintptr_t)data };
     MUST(hvrt_set_user_memory_region2(vm, &r1));
-    SAY("data slot 1: anonymous memory at gpa 0x%llx, logging dirty pages", DATA_GPA);
+    SAY("data slot 1: anonymous memory at gpa 0x%" PRIx64 ", logging dirty pages", DATA_GPA);
     struct kvm_userspace_memory_region2 clash = r1;
     clash.slot = 2;
     int rc = hvrt_set_user_memory_region2(vm, &clash);
@@ -282,16 +281,18 @@ static int simulated_conversions(void)
     int priv = memfd_create("vmm-private", MFD_CLOEXEC);
     if (priv < 0 || ftruncate(priv, (off_t)size) < 0)
         return -1;
-    void *shared = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (shared == MAP_FAILED)
+    /* 2 MiB-aligned host memory, so a uniform 2 MiB frame can be mapped as a huge page. */
+    uint8_t *area = mmap(NULL, size + (2u << 20), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (area == MAP_FAILED)
         return -1;
+    uint8_t *shared = (uint8_t *)(((uintptr_t)area + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1));
     struct kvm_userspace_memory_region_ext ext = {
-        .region = { .slot = 0, .flags = KVM_MEM_PRIVATE, .guest_phys_addr = 0x100000, .memory_size = size,
+        .region = { .slot = 0, .flags = KVM_MEM_PRIVATE, .guest_phys_addr = 0x200000, .memory_size = size,
                     .userspace_addr = (uint64_t)(uintptr_t)shared },
         .private_offset = 0, .private_fd = (uint32_t)priv };
     MUST(hvrt_set_user_memory_region_ext(vm, &ext));
     MUST(hvrt_add_conversion_listener(vm, on_conversion, NULL));
-    SAY("slot 0: gpa 0x100000, 4 MiB, shared half anonymous, private half a memfd (the 2022 _ext layout)");
+    SAY("slot 0: gpa 0x200000, 4 MiB, shared half anonymous, private half a memfd (the 2022 _ext layout)");
 
     /* The private side holds data (as if the guest had used it privately). */
     if (fallocate(priv, 0, 0, (off_t)size) < 0)
@@ -306,13 +307,13 @@ static int simulated_conversions(void)
 
     /* A private access to a shared gfn: KVM_RUN returns -1/EFAULT with a memory fault. */
     run.exit_reason = KVM_EXIT_MEMORY_FAULT;
-    run.memory_fault.flags = KVM_MEMORY_EXIT_FLAG_PRIVATE;
-    run.memory_fault.gpa = 0x100000;
-    run.memory_fault.size = 2ull << 20;
+    HVRT_KVM_MEMORY_FAULT(&run)->flags = KVM_MEMORY_EXIT_FLAG_PRIVATE; /* run.memory_fault where <linux/kvm.h> has it */
+    HVRT_KVM_MEMORY_FAULT(&run)->gpa = 0x200000;
+    HVRT_KVM_MEMORY_FAULT(&run)->size = 2ull << 20;
     int h = hvrt_vcpu_handle_exit(vcpu, -1, EFAULT);
-    SAY("KVM_EXIT_MEMORY_FAULT, private, [0x100000, +2 MiB): %s", h == HVRT_EXIT_RESUME ? "converted, resume" : hvrt_strerror(h));
+    SAY("KVM_EXIT_MEMORY_FAULT, private, [0x200000, +2 MiB): %s", h == HVRT_EXIT_RESUME ? "converted, resume" : hvrt_strerror(h));
     MUST(h);
-    SAY("shared page at 0x100000 reads 0x%02x after the conversion to private (its shared copy was dropped)",
+    SAY("shared page at 0x200000 reads 0x%02x after the conversion to private (its shared copy was dropped)",
         ((uint8_t *)shared)[0]);
     h = hvrt_vcpu_handle_exit(vcpu, -1, EFAULT);
     SAY("the same fault again: %d (%s): KVM would loop forever, so it is an error", h, hvrt_errname(h));
@@ -321,13 +322,13 @@ static int simulated_conversions(void)
     memset(&run, 0, sizeof run);
     run.exit_reason = KVM_EXIT_HYPERCALL;
     run.hypercall.nr = KVM_HC_MAP_GPA_RANGE;
-    run.hypercall.args[0] = 0x100000;
+    run.hypercall.args[0] = 0x200000;
     run.hypercall.args[1] = 256; /* pages */
     run.hypercall.args[2] = 0;   /* 4 KiB pages, decrypted (shared) */
     uint64_t before = blocks(priv);
     h = hvrt_vcpu_handle_exit(vcpu, 0, 0);
     MUST(h);
-    SAY("KVM_HC_MAP_GPA_RANGE to shared, [0x100000, +1 MiB): %s, hypercall.ret %" PRId64,
+    SAY("KVM_HC_MAP_GPA_RANGE to shared, [0x200000, +1 MiB): %s, hypercall.ret %" PRId64,
         h == HVRT_EXIT_RESUME ? "converted, resume" : "?", (int64_t)run.hypercall.ret);
     SAY("memfd: %" PRIu64 " -> %" PRIu64 " KiB allocated (the private copy of that 1 MiB was punched out)",
         before / 2, blocks(priv) / 2);
@@ -340,13 +341,13 @@ static int simulated_conversions(void)
     SAY("the same hypercall with a reserved attribute bit: hypercall.ret %" PRId64 " (guest-visible -EINVAL)",
         (int64_t)run.hypercall.ret);
     SAY("attributes now:");
-    print_attrs(vm, 0x100000, size);
-    SAY("max mapping level at 0x100000: %d, at 0x300000: %d (1 = 4 KiB, 2 = 2 MiB)",
-        hvrt_max_mapping_level(vm, 0, 0x100), hvrt_max_mapping_level(vm, 0, 0x300));
+    print_attrs(vm, 0x200000, size);
+    SAY("max mapping level of gpa 0x200000: %d (its 2 MiB frame is mixed), of 0x400000: %d (uniform) (1 = 4 KiB, 2 = 2 MiB)",
+        hvrt_max_mapping_level(vm, 0, 0x200), hvrt_max_mapping_level(vm, 0, 0x400));
 
     hvrt_vcpu_destroy(vcpu);
     hvrt_vm_destroy(vm);
-    munmap(shared, size);
+    munmap(area, size + (2u << 20));
     close(priv);
     return 0;
 }
