@@ -212,14 +212,9 @@ case "$mode" in
             shift
             build_lib
             ensure_rust_deps
-            # The dirty-log workload needs issue 5's exports; without them the rest still runs.
-            features=()
-            if nm -D --defined-only "$OUT/lib/libhvrt.so" | awk '$3 == "hvrt_dirty_log_get" { f = 1 } END { exit !f }'; then
-                features=(--features dirty-log)
-            fi
             log "Rust harness: bench/rust (hvrt vs vm-memory)"
             HVRT_LIB_DIR="$OUT/lib" CARGO_TARGET_DIR="$OUT/rust" \
-                cargo run -q --release --offline --manifest-path bench/rust/Cargo.toml "${features[@]}" -- "$@"
+                cargo run -q --release --offline --manifest-path bench/rust/Cargo.toml -- "$@"
             exit
         fi
         [ $# -gt 0 ] || set -- --filter '*'

@@ -58,17 +58,24 @@ internal sealed unsafe partial class Vm
             {
                 return -Errno.EFAULT;
             }
-            if (BoundKvmFd >= 0 && (r = Harvest(slot, b)) != 0)
+            // KVM first: if it fails nothing is copied or cleared.
+            ulong* fromKvm = null;
+            if (BoundKvmFd >= 0 && (r = Harvest(slot, b, out fromKvm)) != 0)
             {
                 return r;
             }
             if ((DirtyLogMode & DirtyLogManualProtect) != 0)
             {
+                // GET does not clear: KVM's pages join hvrt's bitmap, which CLEAR then clears.
+                if (fromKvm != null)
+                {
+                    DirtyBitmap.Merge(b, fromKvm);
+                }
                 DirtyBitmap.CopyTo(b, output);
             }
             else
             {
-                DirtyBitmap.FetchAndClear(b, output);
+                DirtyBitmap.SwapAndDrain(b, output, fromKvm);
             }
             return 0;
         }
@@ -128,9 +135,10 @@ internal sealed unsafe partial class Vm
         return b == null ? -Errno.ENOENT : 0;
     }
 
-    /// <summary>KVM_GET_DIRTY_LOG of the bound VM into the scratch buffer, OR-ed into hvrt's bitmap.</summary>
-    private int Harvest(uint slot, DirtyBitmap* b)
+    /// <summary>KVM_GET_DIRTY_LOG of the bound VM into the scratch buffer (<paramref name="words"/>, valid until the next harvest).</summary>
+    private int Harvest(uint slot, DirtyBitmap* b, out ulong* words)
     {
+        words = null;
         ulong bytes = b->Words << 3;
         if (bytes > _dirtyScratchBytes)
         {
@@ -149,7 +157,7 @@ internal sealed unsafe partial class Vm
         {
             return r;
         }
-        DirtyBitmap.Merge(b, _dirtyScratch);
+        words = _dirtyScratch;
         return 0;
     }
 

@@ -109,8 +109,7 @@ extern "C" {
     pub fn hvrt_reader_online(r: *mut hvrt_reader) -> i32;
     pub fn hvrt_reader_translate(r: *mut hvrt_reader, as_id: u32, gfn: u64, out: *mut hvrt_translation) -> i32;
 
-    // Issue 5's dirty log. Referenced only by the `dirty-log` feature, so a library that does
-    // not export them yet still links.
+    // Dirty log.
     pub fn hvrt_dirty_log_set_mode(vm: *mut hvrt_vm, mode: u32) -> i32;
     pub fn hvrt_dirty_log_get(vm: *mut hvrt_vm, slot: u32, bitmap: *mut core::ffi::c_void) -> i32;
     pub fn hvrt_mark_dirty(vm: *mut hvrt_vm, gpa: u64, len: u64) -> i64;

@@ -3,8 +3,7 @@
 //!
 //! Run it with `./build.sh bench rust [ARGS]` (builds libhvrt.so, then this crate in release
 //! mode, offline, against /usr/share/cargo/registry through the repository's
-//! .cargo/config.toml; the `dirty-log` feature is turned on when libhvrt.so exports
-//! hvrt_dirty_log_get). By hand: `cargo run --release [--features dirty-log] -- ARGS` in
+//! .cargo/config.toml). By hand: `cargo run --release -- ARGS` in
 //! bench/rust after ./build.sh; the binary finds libhvrt.so through its rpath (out/lib, or
 //! HVRT_LIB_DIR at build time), or set LD_LIBRARY_PATH.
 //!
@@ -15,13 +14,12 @@
 //!   --atomic-slots N[,N...]  slot counts for the reader-under-writer workload (default 64,4096)
 //!
 //! Workloads (one module each):
-//!   dirty      (a) dirty-log get-and-clear, 64 GiB slot, 0.1/1/10% dirty (feature dirty-log)
+//!   dirty      (a) dirty-log get-and-clear, 64 GiB slot, 0.1/1/10% dirty
 //!   translate  (b) random gpa lookups, 1/64/4096 slots of 2 MiB with holes
 //!   atomic     (c) readers while a writer changes the slot set every 100 us
 //! Output: a Markdown table (ratio = vm-memory / hvrt: above 1 means hvrt is faster) and notes.
 
 mod atomic;
-#[cfg(feature = "dirty-log")]
 mod dirty;
 mod ffi;
 mod layout;
@@ -70,16 +68,8 @@ fn main() {
     let mut rep = report::Report::default();
 
     if wanted("dirty") {
-        #[cfg(feature = "dirty-log")]
         eprintln!("hvrt-bench-rs: dirty log (64 GiB slot)");
-        #[cfg(feature = "dirty-log")]
         dirty::run(plan, &[0.001, 0.01, 0.1], &mut rep);
-        #[cfg(not(feature = "dirty-log"))]
-        rep.notes.push(
-            "dirty log: not built (libhvrt.so does not export hvrt_dirty_log_get yet; \
-             ./build.sh bench rust enables the dirty-log feature once it does)"
-                .into(),
-        );
     }
     if wanted("translate") {
         eprintln!("hvrt-bench-rs: translate (1, 64, 4096 slots)");

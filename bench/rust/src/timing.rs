@@ -37,7 +37,6 @@ pub fn median_ns_interleaved(plan: Plan, ops: u64, paths: &mut [&mut dyn FnMut()
 
 /// One path like median_ns_interleaved, but `round` is given a setup that is not timed: `setup` runs before each
 /// round (warm-up included) and its result is handed to `timed`.
-#[cfg_attr(not(feature = "dirty-log"), allow(dead_code))]
 pub fn median_ns_with_setup<S, T, F>(plan: Plan, ops: u64, mut setup: S, mut timed: F) -> f64
 where
     S: FnMut() -> T,
