@@ -38,6 +38,20 @@ internal static unsafe class DirtyLogFfi
         return r == 0 ? words[..^1] : null;
     }
 
+    public static int GetView(VmHandle* vm, uint slot, ulong** view)
+    {
+        delegate* unmanaged[Cdecl]<VmHandle*, uint, ulong**, int> f = &ExportsDirtyLog.GetView;
+        return f(vm, slot, view);
+    }
+
+    /// <summary>The view's words copied out (ALIGN(npages, 64) / 64 of them), or null with the error.</summary>
+    public static ulong[]? GetView(VmHandle* vm, uint slot, ulong npages, out int r)
+    {
+        ulong* view = null;
+        r = GetView(vm, slot, &view);
+        return r == 0 ? new System.ReadOnlySpan<ulong>(view, (int)((npages + 63) / 64)).ToArray() : null;
+    }
+
     public static int Clear(VmHandle* vm, uint slot, ulong firstPage, uint numPages, ulong* bitmap)
     {
         delegate* unmanaged[Cdecl]<VmHandle*, uint, ulong, uint, ulong*, int> f = &ExportsDirtyLog.Clear;

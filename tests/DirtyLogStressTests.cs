@@ -166,7 +166,22 @@ public unsafe class DirtyLogStressTests
                 int s = rng.Next(Slots);
                 lock (gate)
                 {
-                    int r = Get(h, (uint)s, wbuf);
+                    // Every other harvest through hvrt_dirty_log_get_view (the view copied out):
+                    // both must keep the exactly-once invariant.
+                    int r;
+                    if (rng.Next(2) == 0)
+                    {
+                        r = Get(h, (uint)s, wbuf);
+                    }
+                    else
+                    {
+                        ulong* view = null;
+                        r = GetView(h, (uint)s, &view);
+                        if (r == 0)
+                        {
+                            new ReadOnlySpan<ulong>(view, (int)((NPages + 63) / 64)).CopyTo(new Span<ulong>(wbuf, (int)((NPages + 63) / 64)));
+                        }
+                    }
                     if (r != 0)
                     {
                         failures.Add($"getter: get of slot {s} returned {r}");

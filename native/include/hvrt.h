@@ -1036,11 +1036,13 @@ int hvrt_create_guest_memfd(hvrt_vm *vm, uint64_t size, uint64_t flags, void **s
 int hvrt_dirty_log_set_mode(hvrt_vm *vm, uint32_t mode);
 
 /*
- * KVM_GET_DIRTY_LOG for slot (as_id << 16 | id): harvests KVM's log of the slot into hvrt's
- * bitmap when bound, then copies hvrt's bitmap to bitmap (ALIGN(npages, 64) / 8 bytes) and,
- * without manual protection, clears what it copied (each non-zero 64-bit word fetched and
- * cleared atomically, so a page marked concurrently is either in this copy or in the next; clean
- * runs are found with a SIMD scan). Serialized with slot changes (the VM's writer lock).
+ * KVM_GET_DIRTY_LOG for slot (as_id << 16 | id): harvests KVM's log of the slot when bound, then
+ * copies hvrt's bitmap ORed with it to bitmap (ALIGN(npages, 64) / 8 bytes) and, without manual
+ * protection, clears what it copied: each slot has two bitmap arrays; the get makes the clear one
+ * the one markers write, waits until no hvrt_mark_dirty can still be writing the other (a
+ * read-section grace period: one membarrier(2), microseconds), then copies and zeroes it with
+ * plain vector stores. So a page marked concurrently is in this copy or in the next, never lost
+ * or reported twice. Serialized with slot changes (the VM's writer lock).
  * Errors, KVM's rules and order: -EFAULT vm NULL; -EBADF vm not live; -EINVAL as_id or id out
  * of range; -ENOENT no such slot or the slot does not log dirty pages; -EFAULT bitmap NULL
  * (checked before anything is harvested or cleared: unlike KVM, which clears and then fails the
@@ -1049,6 +1051,20 @@ int hvrt_dirty_log_set_mode(hvrt_vm *vm, uint32_t mode);
  * (one, reused, as large as the largest slot harvested) could not be allocated.
  */
 int hvrt_dirty_log_get(hvrt_vm *vm, uint32_t slot, void *bitmap);
+
+/*
+ * hvrt_dirty_log_get without the copy: *bitmap receives hvrt's own array holding the slot's
+ * harvest (same contents and layout as hvrt_dirty_log_get would write, ALIGN(npages, 64) / 8
+ * bytes, read-only), and the log is cleared (without manual protection) by making the other,
+ * clear array the one markers write. The view stays valid and unchanged until the next
+ * hvrt_dirty_log_get, _get_view or _clear of this slot, any change of the slot (flags, move,
+ * delete) or hvrt_vm_destroy; read it before that (the migration thread that harvests usually
+ * does both). Costs a grace period plus zeroing the previous view (a memset of the bitmap's
+ * size), not a copy. With HVRT_DIRTY_LOG_MANUAL_PROTECT the view is a copy of the log (which
+ * stays set until hvrt_dirty_log_clear), made into hvrt's array.
+ * Errors: as hvrt_dirty_log_get (-EFAULT bitmap NULL, checked before anything changes).
+ */
+int hvrt_dirty_log_get_view(hvrt_vm *vm, uint32_t slot, const uint64_t **bitmap);
 
 /*
  * KVM_CLEAR_DIRTY_LOG: clears, in [first_page, first_page + num_pages) of the slot, the pages

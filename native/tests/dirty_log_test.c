@@ -188,6 +188,29 @@ static void test_race(void)
     hvrt_vm_destroy(vm);
 }
 
+/* hvrt_dirty_log_get_view: the same harvest as a get, in hvrt's array, errors as get's. */
+static void test_view(void)
+{
+    hvrt_vm *vm = vm_new(NULL);
+    const uint64_t *view = NULL;
+    uint64_t b[4];
+    CHECK_RC(set_r2(vm, 0, F_LOG, 0, 200 * PAGE, HVA, 0, 0), 0);
+    CHECK_RC(hvrt_dirty_log_get_view(NULL, 0, &view), HVRT_EFAULT);
+    CHECK_RC(hvrt_dirty_log_get_view(vm, SLOT(2, 0), &view), HVRT_EINVAL);
+    CHECK_RC(hvrt_dirty_log_get_view(vm, 5, &view), HVRT_ENOENT);
+    CHECK(hvrt_mark_dirty(vm, 3 * PAGE, 2 * PAGE) == 2);
+    CHECK_RC(hvrt_dirty_log_get_view(vm, 0, NULL), HVRT_EFAULT); /* nothing cleared */
+    CHECK_RC(hvrt_dirty_log_get_view(vm, 0, &view), 0);
+    CHECK(view != NULL && view[0] == 0x18 && view[1] == 0 && view[2] == 0 && view[3] == 0);
+    CHECK(hvrt_mark_dirty(vm, 199 * PAGE, 1) == 1);
+    CHECK(view[0] == 0x18 && view[3] == 0); /* unchanged until the next call */
+    CHECK_RC(hvrt_dirty_log_get(vm, 0, b), 0);
+    CHECK(b[0] == 0 && b[3] == 1ull << (199 - 192));
+    CHECK_RC(hvrt_dirty_log_get_view(vm, 0, &view), 0);
+    CHECK(count_bits(view, 200) == 0);
+    hvrt_vm_destroy(vm);
+}
+
 int main(void)
 {
     test_errors();
@@ -195,5 +218,6 @@ int main(void)
     test_modes();
     test_mark_ranges();
     test_race();
+    test_view();
     return harness_finish();
 }

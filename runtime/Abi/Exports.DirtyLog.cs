@@ -39,6 +39,20 @@ internal static unsafe class ExportsDirtyLog
         }
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_dirty_log_get_view", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int GetView(VmHandle* vm, uint slot, ulong** view)
+    {
+        try
+        {
+            int e = ExportsSlots.CheckVm(vm);
+            return e != 0 ? e : Vm.FromHandle(vm).GetDirtyLogView(slot, view);
+        }
+        catch (Exception)
+        {
+            return -Errno.EINTERNAL;
+        }
+    }
+
     [UnmanagedCallersOnly(EntryPoint = "hvrt_dirty_log_clear", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int Clear(VmHandle* vm, uint slot, ulong firstPage, uint numPages, ulong* bitmap)
     {

@@ -39,8 +39,11 @@ internal unsafe struct DirtyBitmap
     /// <summary>The array markers write (release-published by the writer's swap).</summary>
     public ulong* Active;
 
-    /// <summary>The other array, all zero; only the writer touches it.</summary>
+    /// <summary>The other array: all zero, or the caller's current view (<see cref="SpareIsView"/>); only the writer touches it.</summary>
     public ulong* Spare;
+
+    /// <summary>1 while <see cref="Spare"/> is the array handed out by the last get_view (not zero).</summary>
+    public ulong SpareIsView;
 
     private static long s_deadSeen;
 
@@ -136,6 +139,7 @@ internal unsafe struct DirtyBitmap
     /// </summary>
     public static void SwapAndDrain(DirtyBitmap* b, ulong* output, ulong* extra)
     {
+        ZeroSpare(b);
         ulong* old = b->Active;
         Volatile.Write(ref *(nint*)&b->Active, (nint)b->Spare);
         b->Spare = old;
@@ -143,7 +147,49 @@ internal unsafe struct DirtyBitmap
         DrainWords(old, output, extra, b->Words, BitPaths.Selected);
     }
 
-    /// <summary>output[i] = from[i] | extra[i] (extra may be null), then from[i] = 0; from is the writer's alone.</summary>
+    /// <summary>
+    /// Get-and-clear without a copy (writer, under the VM lock): the previous view is zeroed, the
+    /// arrays are swapped and, after the grace period, the old active array (ORed with
+    /// <paramref name="extra"/>) is the new view, returned; it stays as it is until the next call.
+    /// </summary>
+    public static ulong* SwapForView(DirtyBitmap* b, ulong* extra)
+    {
+        ZeroSpare(b);
+        ulong* old = b->Active;
+        Volatile.Write(ref *(nint*)&b->Active, (nint)b->Spare);
+        b->Spare = old;
+        ReadSection.Synchronize();
+        if (extra != null)
+        {
+            DrainWords(extra, old, old, b->Words, BitPaths.Selected);
+        }
+        b->SpareIsView = 1;
+        return old;
+    }
+
+    /// <summary>Manual protection: the view is a copy of the log (which stays set), made into the spare array.</summary>
+    public static ulong* CopyForView(DirtyBitmap* b)
+    {
+        ulong bytes = b->Words << 3;
+        Buffer.MemoryCopy(Map(b), b->Spare, bytes, bytes);
+        b->SpareIsView = 1;
+        return b->Spare;
+    }
+
+    /// <summary>Restores the invariant "the spare is clear" after a view was handed out.</summary>
+    private static void ZeroSpare(DirtyBitmap* b)
+    {
+        if (b->SpareIsView != 0)
+        {
+            NativeMemory.Clear(b->Spare, (nuint)(b->Words << 3));
+            b->SpareIsView = 0;
+        }
+    }
+
+    /// <summary>
+    /// output[i] = from[i] | extra[i] (extra may be null), then from[i] = 0; from is the writer's
+    /// alone. With output == extra (the view's harvest merge) it ORs from into output in place.
+    /// </summary>
     internal static void DrainWords(ulong* from, ulong* output, ulong* extra, ulong words, BitPath path)
     {
         ulong w = 0;

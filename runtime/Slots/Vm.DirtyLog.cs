@@ -81,6 +81,41 @@ internal sealed unsafe partial class Vm
         }
     }
 
+    /// <summary>hvrt_dirty_log_get_view: the same checks and harvest as <see cref="GetDirtyLog"/>, hvrt's array instead of a copy.</summary>
+    public int GetDirtyLogView(uint slot, ulong** view)
+    {
+        lock (_lock)
+        {
+            int r = FindDirtyBitmap(slot, out MemSlot? s, out DirtyBitmap* b);
+            if (r != 0)
+            {
+                return r;
+            }
+            if (view == null)
+            {
+                return -Errno.EFAULT;
+            }
+            ulong* fromKvm = null;
+            if (BoundKvmFd >= 0 && (r = Harvest(slot, b, out fromKvm)) != 0)
+            {
+                return r;
+            }
+            if ((DirtyLogMode & DirtyLogManualProtect) != 0)
+            {
+                if (fromKvm != null)
+                {
+                    DirtyBitmap.Merge(b, fromKvm);
+                }
+                *view = DirtyBitmap.CopyForView(b);
+            }
+            else
+            {
+                *view = DirtyBitmap.SwapForView(b, fromKvm);
+            }
+            return 0;
+        }
+    }
+
     /// <summary>KVM_CLEAR_DIRTY_LOG, KVM's checks in KVM's order; works with or without manual protection, as KVM's.</summary>
     public int ClearDirtyLog(uint slot, ulong firstPage, uint numPages, ulong* mask)
     {

@@ -112,6 +112,7 @@ extern "C" {
     // Dirty log.
     pub fn hvrt_dirty_log_set_mode(vm: *mut hvrt_vm, mode: u32) -> i32;
     pub fn hvrt_dirty_log_get(vm: *mut hvrt_vm, slot: u32, bitmap: *mut core::ffi::c_void) -> i32;
+    pub fn hvrt_dirty_log_get_view(vm: *mut hvrt_vm, slot: u32, bitmap: *mut *const u64) -> i32;
     pub fn hvrt_mark_dirty(vm: *mut hvrt_vm, gpa: u64, len: u64) -> i64;
 }
 
