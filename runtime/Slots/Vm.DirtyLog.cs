@@ -44,17 +44,23 @@ internal sealed unsafe partial class Vm
         }
     }
 
-    /// <summary>KVM_GET_DIRTY_LOG: harvest KVM's log when bound, then copy (manual) or fetch-and-clear.</summary>
-    public int GetDirtyLog(uint slot, ulong* output)
+    /// <summary>KVM_GET_DIRTY_LOG: harvest KVM's log when bound, then copy (manual) or fetch-and-clear into output.</summary>
+    public int GetDirtyLog(uint slot, ulong* output) => GetDirtyLog(slot, output, null);
+
+    /// <summary>hvrt_dirty_log_get_view: the same checks and harvest, hvrt's array instead of a copy.</summary>
+    public int GetDirtyLogView(uint slot, ulong** view) => GetDirtyLog(slot, null, view);
+
+    /// <summary>One of output (a copy) or view (hvrt's array) is asked for; both NULL is -EFAULT after the slot checks.</summary>
+    private int GetDirtyLog(uint slot, ulong* output, ulong** view)
     {
         lock (_lock)
         {
-            int r = FindDirtyBitmap(slot, out MemSlot? s, out DirtyBitmap* b);
+            int r = FindDirtyBitmap(slot, out _, out DirtyBitmap* b);
             if (r != 0)
             {
                 return r;
             }
-            if (output == null)
+            if (output == null && view == null)
             {
                 return -Errno.EFAULT;
             }
@@ -71,46 +77,22 @@ internal sealed unsafe partial class Vm
                 {
                     DirtyBitmap.Merge(b, fromKvm);
                 }
-                DirtyBitmap.CopyTo(b, output);
+                if (view != null)
+                {
+                    *view = DirtyBitmap.CopyForView(b);
+                }
+                else
+                {
+                    DirtyBitmap.CopyTo(b, output);
+                }
+            }
+            else if (view != null)
+            {
+                *view = DirtyBitmap.SwapForView(b, fromKvm);
             }
             else
             {
                 DirtyBitmap.SwapAndDrain(b, output, fromKvm);
-            }
-            return 0;
-        }
-    }
-
-    /// <summary>hvrt_dirty_log_get_view: the same checks and harvest as <see cref="GetDirtyLog"/>, hvrt's array instead of a copy.</summary>
-    public int GetDirtyLogView(uint slot, ulong** view)
-    {
-        lock (_lock)
-        {
-            int r = FindDirtyBitmap(slot, out MemSlot? s, out DirtyBitmap* b);
-            if (r != 0)
-            {
-                return r;
-            }
-            if (view == null)
-            {
-                return -Errno.EFAULT;
-            }
-            ulong* fromKvm = null;
-            if (BoundKvmFd >= 0 && (r = Harvest(slot, b, out fromKvm)) != 0)
-            {
-                return r;
-            }
-            if ((DirtyLogMode & DirtyLogManualProtect) != 0)
-            {
-                if (fromKvm != null)
-                {
-                    DirtyBitmap.Merge(b, fromKvm);
-                }
-                *view = DirtyBitmap.CopyForView(b);
-            }
-            else
-            {
-                *view = DirtyBitmap.SwapForView(b, fromKvm);
             }
             return 0;
         }
