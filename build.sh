@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hvrt build driver.
 #   ./build.sh          build everything (libhvrt.so, header check, C examples, tests' binaries) and run the demo
-#   ./build.sh test     build, then run every suite (xunit, C ABI tests) and print "N passed, N failed"
+#   ./build.sh test     build, then run every suite (xunit, C ABI tests, the differential test bound and unbound, the examples) and print "N passed, N failed"
 #   ./build.sh bench [ARGS]  run the BenchmarkDotNet suites; ARGS go to BenchmarkDotNet (default: --filter '*')
 #   ./build.sh bench native [ARGS]  build the library and run the C harness bench/native/translate_bench.c
 #   ./build.sh bench rust [ARGS]    build the library and run the Rust harness bench/rust (hvrt vs vm-memory)
@@ -177,6 +177,29 @@ run_c_tests() {
         HVRT_POISON=1 "$bin" 2>&1 | tee "$logf" || rc=$?
         tally "$(basename "$bin")" "$(sed -nE 's/^hvrt-c: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/p' "$logf" | tail -n1)" "$rc"
     done
+    # The differential test again with hvrt bound to a second KVM VM: its answers must be KVM's.
+    if [ -e "$OUT/bin/kvm_diff_test" ]; then
+        log "C: kvm_diff_test, hvrt bound (HVRT_DIFF_BIND=1)"
+        local logf="$OUT/kvm_diff_test-bound.log" rc=0
+        HVRT_POISON=1 HVRT_DIFF_BIND=1 "$OUT/bin/kvm_diff_test" 2>&1 | tee "$logf" || rc=$?
+        tally "kvm_diff_test bound" "$(sed -nE 's/^hvrt-c: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/p' "$logf" | tail -n1)" "$rc"
+    fi
+}
+
+# The examples as tests: each checks what it prints and exits non-zero on a wrong answer.
+run_examples() {
+    local ex
+    for ex in demo vmm; do
+        log "example: $ex"
+        local rc=0
+        HVRT_POISON=1 "$OUT/bin/$ex" >"$OUT/$ex.log" 2>&1 || rc=$?
+        if [ "$rc" = 0 ]; then
+            tally "example $ex" "1 0 0" 0
+        else
+            cat "$OUT/$ex.log"
+            tally "example $ex" "0 1 0" "$rc"
+        fi
+    done
 }
 
 ensure_tools
@@ -195,6 +218,7 @@ case "$mode" in
         run_xunit
         run_xunit_isa_knobs
         run_c_tests
+        run_examples
         echo "$passed passed, $failed failed, $skipped skipped"
         [ "$failed" = 0 ]
         ;;
