@@ -1,0 +1,114 @@
+//! Helpers shared by the conformance tests (the Rust side of native/tests/test_util.h).
+#![allow(dead_code)]
+
+pub use hvrt::sys::*;
+#[allow(unused_imports)]
+pub use hvrt::{Error, Mapping, Reader, Translation, Vm, VmConfig, PAGE_SIZE};
+use std::os::fd::{FromRawFd, OwnedFd};
+
+pub const PAGE: u64 = 4096;
+pub const F_LOG: u32 = KVM_MEM_LOG_DIRTY_PAGES;
+pub const F_RO: u32 = KVM_MEM_READONLY;
+pub const F_PRIV: u32 = KVM_MEM_PRIVATE;
+/// x86-64 TASK_SIZE_MAX with 4-level paging.
+pub const USER_LIMIT_4LEVEL: u64 = 0x7fff_ffff_f000;
+
+pub const EINVAL: Error = Error::EINVAL;
+pub const EEXIST: Error = Error::EEXIST;
+pub const ENOENT: Error = Error::ENOENT;
+pub const EBADF: Error = Error::EBADF;
+pub const EPERM: Error = Error::EPERM;
+
+pub fn slot(as_id: u32, id: u32) -> u32 {
+    as_id << 16 | id
+}
+
+pub fn region2(slot: u32, flags: u32, gpa: u64, size: u64, hva: u64) -> kvm_userspace_memory_region2 {
+    kvm_userspace_memory_region2 {
+        slot,
+        flags,
+        guest_phys_addr: gpa,
+        memory_size: size,
+        userspace_addr: hva,
+        ..Default::default()
+    }
+}
+
+/// A private region2 (KVM_MEM_GUEST_MEMFD) bound to fd at offset.
+pub fn region2_private(slot: u32, gpa: u64, size: u64, hva: u64, fd: i32, offset: u64) -> kvm_userspace_memory_region2 {
+    kvm_userspace_memory_region2 {
+        guest_memfd: fd as u32,
+        guest_memfd_offset: offset,
+        ..region2(slot, F_PRIV, gpa, size, hva)
+    }
+}
+
+/// A private _ext region (KVM_MEM_PRIVATE) on any regular file.
+pub fn region_ext(slot: u32, gpa: u64, size: u64, hva: u64, fd: i32, offset: u64) -> kvm_userspace_memory_region_ext {
+    kvm_userspace_memory_region_ext {
+        region: kvm_userspace_memory_region {
+            slot,
+            flags: F_PRIV,
+            guest_phys_addr: gpa,
+            memory_size: size,
+            userspace_addr: hva,
+        },
+        private_offset: offset,
+        private_fd: fd as u32,
+        ..Default::default()
+    }
+}
+
+pub fn vm() -> Vm {
+    Vm::with_defaults().expect("hvrt_vm_create")
+}
+
+pub fn vm_of(vm_type: u32) -> Vm {
+    Vm::new(&VmConfig::of_type(vm_type)).expect("hvrt_vm_create")
+}
+
+/// Adds a slot over `map` (which the test keeps alive longer than the VM or deletes first).
+pub fn add(vm: &Vm, slot: u32, flags: u32, gpa: u64, map: &Mapping) -> Result<(), Error> {
+    // SAFETY: map is mapped read-write and outlives the slot (each test drops the VM first or
+    // deletes the slot).
+    unsafe { vm.set_user_memory_region2(&region2(slot, flags, gpa, map.len() as u64, map.addr())) }
+}
+
+/// Adds a slot over an arbitrary host address (the rule tests, which never touch the memory).
+pub fn add_at(vm: &Vm, slot: u32, flags: u32, gpa: u64, size: u64, hva: u64) -> Result<(), Error> {
+    // SAFETY: these tests never convert, dereference or discard: hvrt only checks the range.
+    unsafe { vm.set_user_memory_region2(&region2(slot, flags, gpa, size, hva)) }
+}
+
+/// A memfd of `size` bytes.
+pub fn memfd(size: u64) -> OwnedFd {
+    // SAFETY: a plain syscall with a static name.
+    let fd = unsafe { libc::memfd_create(b"hvrt-test\0".as_ptr().cast(), libc::MFD_CLOEXEC) };
+    assert!(fd >= 0, "memfd_create: {}", std::io::Error::last_os_error());
+    // SAFETY: fd is a new fd this function owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: valid fd.
+    let rc = unsafe { libc::ftruncate(std::os::fd::AsRawFd::as_raw_fd(&fd), size as libc::off_t) };
+    assert_eq!(rc, 0);
+    fd
+}
+
+/// A KVM VM fd for making guest_memfds, or None with the reason printed (the caller skips).
+pub fn kvm_vm(test: &str) -> Option<OwnedFd> {
+    // SAFETY: plain syscalls on a static path.
+    let kvm = unsafe { libc::open(b"/dev/kvm\0".as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if kvm < 0 {
+        println!("SKIP {test}: /dev/kvm cannot be opened");
+        return None;
+    }
+    // SAFETY: kvm is open; KVM_CREATE_VM(0) = _IO(0xAE, 0x01).
+    let vm = unsafe { libc::ioctl(kvm, 0xAE01, 0) };
+    // SAFETY: kvm is ours.
+    unsafe { libc::close(kvm) };
+    if vm < 0 {
+        println!("SKIP {test}: KVM_CREATE_VM failed");
+        return None;
+    }
+    // SAFETY: vm is a new fd.
+    Some(unsafe { OwnedFd::from_raw_fd(vm) })
+}
