@@ -14,22 +14,33 @@
 
 pub mod sys;
 
+mod attributes;
+mod conversion;
+mod dirty;
 mod error;
+mod find;
 mod inline;
+mod kvm;
 mod mapping;
 mod owner;
 mod reader;
 mod slots;
 mod translation;
+mod vcpu;
 mod vm;
 
+pub use conversion::ListenerGuard;
+pub use dirty::{bitmap_iter, bitmap_next_set, bitmap_words};
 pub use error::{Error, Result};
+pub use find::SlotRange;
+pub use kvm::{GuestMemfd, KvmCaps};
 pub use inline::{slot_hva, translation_fill, SlotEntry};
 pub use mapping::Mapping;
 pub use owner::VmOwner;
 pub use reader::Reader;
 pub use slots::PAGE_SIZE;
 pub use translation::Translation;
+pub use vcpu::{ExitAction, ExitInfo, Vcpu, KVM_RUN_MIN_BYTES};
 pub use vm::{Vm, VmConfig};
 
 /// The ABI version of the loaded libhvrt.so (`hvrt_abi_version`); this crate is built for

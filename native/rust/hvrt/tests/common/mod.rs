@@ -112,3 +112,4 @@ pub fn kvm_vm(test: &str) -> Option<OwnedFd> {
     // SAFETY: vm is a new fd.
     Some(unsafe { OwnedFd::from_raw_fd(vm) })
 }
+pub mod fixture;
