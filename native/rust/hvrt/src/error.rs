@@ -61,8 +61,9 @@ impl Error {
     /// The positive errno (`libc::EINVAL`) when the code is a Linux errno, else `None`
     /// (`HVRT_EINTERNAL`).
     pub fn errno(self) -> Option<i32> {
-        // Linux errno values are 1..4095 (MAX_ERRNO); hvrt's own codes lie outside.
-        if (-4095..0).contains(&self.code) {
+        // Linux errno values are small (EHWPOISON is 133); hvrt's own codes start at
+        // HVRT_EINTERNAL (-4000), "outside the errno range".
+        if (sys::HVRT_EINTERNAL + 1..0).contains(&self.code) {
             Some(-self.code)
         } else {
             None

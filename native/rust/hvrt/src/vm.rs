@@ -98,16 +98,34 @@ impl Vm {
     }
 
     /// `hvrt_vm_create` with a raw config (or NULL): for configs from other headers, or
-    /// to test the size rules (`E2BIG`, `EINVAL`). `EINTERNAL` when the loaded library's ABI
-    /// version is not [`sys::HVRT_ABI_VERSION`].
+    /// to test the size rules. A `size` above `size_of::<hvrt_vm_config>()` describes a newer
+    /// header's struct; since a `&hvrt_vm_config` holds only this header's fields, its tail is
+    /// passed as zeros (hvrt accepts a zero tail), so hvrt never reads past the reference.
+    /// Errors: `EINVAL` a field out of range or `size` < 8; `E2BIG` `size` > 4096; `ENOMEM`;
+    /// `EINTERNAL` when the loaded library's ABI version is not [`sys::HVRT_ABI_VERSION`].
     pub fn from_raw_config(config: Option<&sys::hvrt_vm_config>) -> Result<Vm> {
         // The inline path reads hvrt's frozen layouts: refuse a library built for others.
         if crate::abi_version() != sys::HVRT_ABI_VERSION {
             return Err(Error::EINTERNAL);
         }
+        /// The largest config hvrt reads (the kernel's copy_struct_from_user bound).
+        #[repr(C, align(8))]
+        struct Page([u8; 4096]);
+        let mut page; // only for a config longer than this header's
+        let cfg: *const sys::hvrt_vm_config = match config {
+            None => core::ptr::null(),
+            Some(c) if c.size as usize <= core::mem::size_of::<sys::hvrt_vm_config>() => c,
+            Some(c) if c.size as usize > core::mem::size_of::<Page>() => return Err(Error::E2BIG),
+            Some(c) => {
+                page = Page([0; 4096]);
+                // SAFETY: the page is larger than the struct and 8-aligned like it.
+                unsafe { core::ptr::write(page.0.as_mut_ptr() as *mut sys::hvrt_vm_config, *c) };
+                page.0.as_ptr() as *const sys::hvrt_vm_config
+            }
+        };
         let mut raw = core::ptr::null_mut();
-        let cfg = config.map_or(core::ptr::null(), |c| c as *const _);
-        // SAFETY: cfg is NULL or a valid config; raw is a valid out-pointer.
+        // SAFETY: cfg is NULL or points to at least cfg.size readable bytes; raw is a valid
+        // out-pointer.
         Error::check0(unsafe { sys::hvrt_vm_create(cfg, &mut raw) })?;
         Ok(Vm { raw, slots: Mutex::new(HashMap::new()) })
     }
