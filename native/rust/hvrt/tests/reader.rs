@@ -150,12 +150,14 @@ fn concurrent_readers_see_whole_slots_under_a_churning_writer() {
     let m = Mapping::anonymous(16 * PAGE as usize).unwrap();
     add(&vm, 0, 0, 0, &m).unwrap();
     let stop = AtomicBool::new(false);
+    let start = std::sync::Barrier::new(3);
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| {
                 let mut r = vm.reader().unwrap();
                 let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
+                start.wait();
+                loop {
                     for gfn in [3u64, 0x1003] {
                         if let Ok(t) = r.translate_inline(0, gfn) {
                             assert_eq!(t.hva(), m.addr() + 3 * PAGE);
@@ -164,10 +166,14 @@ fn concurrent_readers_see_whole_slots_under_a_churning_writer() {
                         }
                     }
                     r.quiescent().unwrap();
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
                 }
                 assert!(n > 0);
             });
         }
+        start.wait();
         for i in 0..200u64 {
             let gpa = if i % 2 == 0 { 0x1000 * PAGE } else { 0 };
             // SAFETY: a move of the slot over m (same host range).
