@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hvrt build driver.
-#   ./build.sh          build everything (libhvrt.so, header check, C examples, tests' binaries) and run the demo
-#   ./build.sh test     build, then run every suite (xunit, C ABI tests, the differential test bound and unbound, the examples) and print "N passed, N failed"
+#   ./build.sh          build everything (libhvrt.so, header check, C examples, tests' binaries, the Rust crate) and run the demo and the example VMMs
+#   ./build.sh test     build, then run every suite (xunit, C ABI tests, the differential test bound and unbound, the Rust crate's tests, the examples) and print "N passed, N failed"
 #   ./build.sh bench [ARGS]  run the BenchmarkDotNet suites; ARGS go to BenchmarkDotNet (default: --filter '*')
 #   ./build.sh bench native [ARGS]  build the library and run the C harness bench/native/translate_bench.c
 #   ./build.sh bench rust [ARGS]    build the library and run the Rust harness bench/rust (hvrt vs vm-memory)
@@ -27,7 +27,7 @@ ensure_tools() {
 
 # Rust: cargo (rustup's in ~/.cargo/bin, else Debian's) and the crates of bench/rust, which come
 # only from Debian's librust-*-dev packages (.cargo/config.toml points cargo at their directory).
-RUST_DEBS=(librust-vm-memory-dev) # provides vm-memory's backend-mmap/-bitmap/-atomic features too
+RUST_DEBS=(librust-vm-memory-dev librust-libc-dev) # vm-memory provides its backend-mmap/-bitmap/-atomic features too
 ensure_rust_deps() {
     if [ -x "$HOME/.cargo/bin/cargo" ]; then PATH="$HOME/.cargo/bin:$PATH"; fi
     local missing=() p
@@ -128,6 +128,18 @@ run_demo() {
     "$OUT/bin/vmm"
 }
 
+# The Rust crate native/rust/hvrt (offline: .cargo/config.toml at the root replaces crates.io with
+# Debian's registry), linked against $OUT/lib, built under $OUT/rust-crate.
+CRATE=native/rust/hvrt/Cargo.toml
+crate_cargo() {
+    HVRT_LIB_DIR="$OUT/lib" CARGO_TARGET_DIR="$OUT/rust-crate" cargo "$@" --offline --manifest-path "$CRATE"
+}
+
+run_rust_example() {
+    log "example VMM in Rust: native/rust/hvrt/examples/vmm.rs (the same steps through the hvrt crate)"
+    crate_cargo run -q --example vmm
+}
+
 passed=0
 failed=0
 skipped=0
@@ -186,13 +198,27 @@ run_c_tests() {
     fi
 }
 
+# cargo test of the crate: the sum of every test binary's "test result: ... N passed; N failed;
+# N ignored" line (--no-fail-fast runs them all); no line at all (a compile error) is a failure.
+run_rust_tests() {
+    log "Rust: cargo test of native/rust/hvrt"
+    local logf="$OUT/rust-crate-test.log" rc=0
+    HVRT_POISON=1 crate_cargo test --no-fail-fast 2>&1 | tee "$logf" || rc=$?
+    tally "cargo test (native/rust/hvrt)" "$(sed -nE 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/p' "$logf" |
+        awk 'NF == 3 { p += $1; f += $2; s += $3; n++ } END { if (n) print p, f, s }')" "$rc"
+}
+
 # The examples as tests: each checks what it prints and exits non-zero on a wrong answer.
 run_examples() {
     local ex
-    for ex in demo vmm; do
+    for ex in demo vmm rust-vmm; do
         log "example: $ex"
         local rc=0
-        HVRT_POISON=1 "$OUT/bin/$ex" >"$OUT/$ex.log" 2>&1 || rc=$?
+        if [ "$ex" = rust-vmm ]; then
+            HVRT_POISON=1 crate_cargo run -q --example vmm >"$OUT/$ex.log" 2>&1 || rc=$?
+        else
+            HVRT_POISON=1 "$OUT/bin/$ex" >"$OUT/$ex.log" 2>&1 || rc=$?
+        fi
         if [ "$rc" = 0 ]; then
             tally "example $ex" "1 0 0" 0
         else
@@ -210,6 +236,7 @@ case "$mode" in
         build_native
         build_bench
         run_demo
+        run_rust_example
         ;;
     test)
         build_lib
@@ -218,6 +245,7 @@ case "$mode" in
         run_xunit
         run_xunit_isa_knobs
         run_c_tests
+        run_rust_tests
         run_examples
         echo "$passed passed, $failed failed, $skipped skipped"
         [ "$failed" = 0 ]
