@@ -127,7 +127,7 @@ impl From<Error> for std::io::Error {
     fn from(e: Error) -> std::io::Error {
         match e.errno() {
             Some(errno) => std::io::Error::from_raw_os_error(errno),
-            None => std::io::Error::new(std::io::ErrorKind::Other, e),
+            None => std::io::Error::other(e),
         }
     }
 }

@@ -7,6 +7,36 @@
 //! - The safe layer: [`Vm`] (RAII), [`Reader`] (a registered QSBR reader with the inline fast
 //!   path of hvrt_inline.h), [`Vcpu`], errors as [`Error`] carrying the errno.
 //!
+//! ```
+//! use hvrt::{sys, Mapping, Vm, VmConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mem = Mapping::anonymous(16 * 4096)?;
+//! let vm = Vm::new(&VmConfig::default())?;
+//! let region = sys::kvm_userspace_memory_region2 {
+//!     slot: 0,
+//!     guest_phys_addr: 0x10_0000,
+//!     memory_size: mem.len() as u64,
+//!     userspace_addr: mem.addr(),
+//!     ..Default::default()
+//! };
+//! // SAFETY: `mem` is mapped read-write and outlives the VM (declared before it).
+//! unsafe { vm.set_user_memory_region2(&region) }?;
+//! assert_eq!(vm.translate(0, 0x105)?.hva(), mem.addr() + 5 * 4096);
+//!
+//! // A registered reader, and the inline path of hvrt_inline.h (no call into the library).
+//! let reader = vm.reader()?;
+//! let entry = reader.lookup_inline(0, 0x105).expect("in slot 0");
+//! assert_eq!(hvrt::slot_hva(entry, 0x105), mem.addr() + 5 * 4096);
+//! assert_eq!(vm.translate(0, 0x200), Err(hvrt::Error::ENOENT));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Lifetimes: a [`Reader`] or [`Vcpu`] holds a [`VmOwner`] — `&Vm` (checked by the borrow
+//! checker) or `Arc<Vm>`/`Rc<Vm>` (for handles stored next to the VM) — so the VM outlives
+//! every reader and vCPU, as hvrt.h requires.
+//!
 //! Linking: build.rs links `libhvrt.so` from the repository's `out/lib` (or `HVRT_LIB_DIR`)
 //! and sets an rpath, so tests and examples run without `LD_LIBRARY_PATH`.
 #![deny(missing_docs)]

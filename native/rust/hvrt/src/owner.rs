@@ -18,7 +18,7 @@ use std::sync::Arc;
 pub unsafe trait VmOwner: Deref<Target = Vm> {}
 
 // SAFETY: a shared borrow keeps the Vm alive and in place for 'a.
-unsafe impl<'a> VmOwner for &'a Vm {}
+unsafe impl VmOwner for &Vm {}
 // SAFETY: the Arc holds a strong count on one heap Vm.
 unsafe impl VmOwner for Arc<Vm> {}
 // SAFETY: the Rc holds a strong count on one heap Vm.
