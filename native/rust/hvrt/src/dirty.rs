@@ -43,7 +43,8 @@ impl Vm {
     }
 
     /// KVM_GET_DIRTY_LOG of `slot` into `bitmap` (bit i = page i of the slot), harvesting KVM's
-    /// log when bound; clears what it copied unless in manual-protect mode.
+    /// log when bound; clears what it copied unless in manual-protect mode. Serialized with slot
+    /// changes (hvrt's writer lock): not from a thread whose own reader is online.
     /// Errors: `EINVAL` `bitmap` shorter than the slot's `bitmap_words(npages)` (checked here,
     /// before anything is harvested), as_id or id out of range; `ENOENT` no such slot or it
     /// does not log; KVM's errno (`ENXIO`: the bound VM logs into a ring); `ENOMEM`.

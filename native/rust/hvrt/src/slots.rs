@@ -101,9 +101,4 @@ impl Vm {
         // SAFETY: a delete names no host memory.
         unsafe { self.set_user_memory_region2(&r) }
     }
-
-    /// The size in pages of a slot this wrapper created (None if there is no such slot).
-    pub fn slot_npages(&self, slot: u32) -> Option<u64> {
-        self.slots.lock().unwrap_or_else(|p| p.into_inner()).get(&slot).copied()
-    }
 }

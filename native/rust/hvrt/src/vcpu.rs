@@ -46,8 +46,8 @@ pub struct Vcpu<V: VmOwner> {
 impl<V: VmOwner> Vcpu<V> {
     /// Creates the hvrt side of a vCPU on this thread (`hvrt_vcpu_create`), taking ownership
     /// of the KVM vCPU fd (None: no KVM, exits are built by hand in the run page) and of `run`,
-    /// its mapped `struct kvm_run` (for KVM: the vCPU fd mapped with KVM_GET_VCPU_MMAP_SIZE).
-    /// Errors: `EINVAL` `run` shorter than [`KVM_RUN_MIN_BYTES`]; `EBADF`; `ENOMEM`.
+    /// its mapped `struct kvm_run` (for KVM: the vCPU fd mapped with KVM_GET_VCPU_MMAP_SIZE);
+    /// on an error both are released. Errors: `EINVAL` `run` shorter than [`KVM_RUN_MIN_BYTES`]; `EBADF`; `ENOMEM`.
     pub fn new(vm: V, vcpu_fd: Option<OwnedFd>, run: Mapping) -> Result<Vcpu<V>> {
         if run.len() < KVM_RUN_MIN_BYTES {
             return Err(Error::EINVAL);

@@ -173,6 +173,6 @@ fn batch_applies_each_entry_with_its_own_result() {
     assert_eq!(vm.translate(0, 0), Err(ENOENT));
     // One publish: the generation rose once.
     assert_eq!(vm.translate(0, 0x100).unwrap().generation(), 2);
-    assert_eq!(vm.slot_npages(0), Some(4));
-    assert_eq!(vm.slot_npages(1), None);
+    assert_eq!(vm.translate(0, 0x100).unwrap().npages(), 4);
+    assert_eq!(vm.translate(0, 2), Err(ENOENT)); // entry 1 was refused
 }
