@@ -104,47 +104,11 @@ impl Fixture {
     }
 
     fn translates_as(&self, gfn: u64, s: &SlotDesc, gen: u64) -> bool {
-        let as_id = s.slot >> 16;
-        let t = match self.vm.translate(as_id, gfn) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("  gfn {gfn:#x} as {as_id}: {e}");
-                return false;
-            }
-        };
-        let off = gfn - s.gfn;
-        let mut flags = 0;
-        if s.flags & F_RO != 0 {
-            flags |= HVRT_TR_READONLY;
-        }
-        if s.flags & F_LOG != 0 {
-            flags |= HVRT_TR_LOG_DIRTY;
-        }
-        if s.flags & F_PRIV != 0 {
-            flags |= HVRT_TR_HAS_PRIVATE;
-        }
-        let private = s.flags & F_PRIV != 0;
-        let ok = t.slot() == s.slot
-            && t.flags() == flags
-            && t.base_gfn() == s.gfn
-            && t.npages() == s.npages
-            && t.hva() == s.hva + off * PAGE
-            && t.private_pgoff() == if private { s.pgoff + off } else { 0 }
-            && (t.private_fd() >= 0) == private
-            && t.run_pages() == s.npages - off
-            && t.generation() == gen;
-        if !ok {
-            eprintln!("  gfn {gfn:#x}: got {t:?}, want {s:?} gen {gen}");
-        }
-        ok
+        translates_as(&self.vm, gfn, s, gen)
     }
 
     fn translates_to_nothing(&self, as_id: u32, gfn: u64) -> bool {
-        let r = self.vm.translate(as_id, gfn);
-        if r != Err(ENOENT) {
-            eprintln!("  gfn {gfn:#x} as {as_id}: {r:?}, want ENOENT");
-        }
-        r == Err(ENOENT)
+        translates_to_nothing(&self.vm, as_id, gfn)
     }
 
     /// hvrt answers exactly what the fixture records.
@@ -189,4 +153,50 @@ impl Fixture {
         assert!(self.intact(), "a rejected call changed the slots");
         assert!(self.still_works(), "the VM stopped working after a rejected call");
     }
+}
+
+/// hvrt answers for gfn exactly what slot s (in a slot set of generation gen) says.
+pub fn translates_as(vm: &Vm, gfn: u64, s: &SlotDesc, gen: u64) -> bool {
+    let as_id = s.slot >> 16;
+    let t = match vm.translate(as_id, gfn) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("  gfn {gfn:#x} as {as_id}: {e}");
+            return false;
+        }
+    };
+    let off = gfn - s.gfn;
+    let mut flags = 0;
+    if s.flags & F_RO != 0 {
+        flags |= HVRT_TR_READONLY;
+    }
+    if s.flags & F_LOG != 0 {
+        flags |= HVRT_TR_LOG_DIRTY;
+    }
+    if s.flags & F_PRIV != 0 {
+        flags |= HVRT_TR_HAS_PRIVATE;
+    }
+    let private = s.flags & F_PRIV != 0;
+    let ok = t.slot() == s.slot
+        && t.flags() == flags
+        && t.base_gfn() == s.gfn
+        && t.npages() == s.npages
+        && t.hva() == s.hva + off * PAGE
+        && t.private_pgoff() == if private { s.pgoff + off } else { 0 }
+        && (t.private_fd() >= 0) == private
+        && t.run_pages() == s.npages - off
+        && t.generation() == gen;
+    if !ok {
+        eprintln!("  gfn {gfn:#x}: got {t:?}, want {s:?} gen {gen}");
+    }
+    ok
+}
+
+/// gfn of as_id is in no slot.
+pub fn translates_to_nothing(vm: &Vm, as_id: u32, gfn: u64) -> bool {
+    let r = vm.translate(as_id, gfn);
+    if r != Err(ENOENT) {
+        eprintln!("  gfn {gfn:#x} as {as_id}: {r:?}, want ENOENT");
+    }
+    r == Err(ENOENT)
 }
