@@ -4,7 +4,7 @@
 //! allocation, from any thread.
 
 use super::region::HvrtRegion;
-use ::vm_memory::guest_memory::GuestMemoryIterator;
+use ::vm_memory::guest_memory::{self, GuestMemoryIterator};
 use ::vm_memory::{GuestAddress, GuestMemory, GuestMemoryRegion};
 
 /// A consistent view of one hvrt slot set (one generation of one address space), with the
@@ -22,20 +22,55 @@ pub struct HvrtGuestMemory {
 }
 
 /// Index of the last key <= x in sorted keys, or 0 when there is none: hvrt_inline.h's loop
-/// (the number of iterations depends on the length only, compilers emit cmov), so random
-/// addresses cost no branch mispredictions.
+/// (the number of iterations depends on the length only), so random addresses cost no branch
+/// mispredictions — provided the step is a conditional move. Written as `if k <= x` (or with
+/// a mask), LLVM's x86 cmov-to-branch conversion turned it into a branch here (measured: 25 ns
+/// per random lookup at 64 regions, against 7 ns for the branch-free std binary search
+/// vm-memory uses), hence the one-instruction `asm!` on x86-64.
 #[inline(always)]
 fn last_at_most(keys: &[u64], x: u64) -> usize {
     let mut lo = 0usize;
     let mut n = keys.len();
     while n > 1 {
         let half = n >> 1;
-        // lo + half < lo + n <= keys.len(): get_unchecked would save the bounds check, but
-        // the optimizer already drops it here (n shrinks with lo's growth).
-        lo = if keys[lo + half] <= x { lo + half } else { lo };
+        // SAFETY: lo + half < lo + n <= keys.len(): lo + n never grows (lo gains at most half
+        // when n loses half).
+        let k = unsafe { *keys.get_unchecked(lo + half) };
+        lo = select_le(k, x, lo + half, lo);
         n -= half;
     }
     lo
+}
+
+/// `if k <= x { a } else { b }` as a conditional move.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn select_le(k: u64, x: u64, a: usize, b: usize) -> usize {
+    let mut r = b;
+    // SAFETY: register-only compare and cmov; touches no memory and no stack.
+    unsafe {
+        core::arch::asm!(
+            "cmp {k}, {x}",
+            "cmovbe {r}, {a}",
+            k = in(reg) k,
+            x = in(reg) x,
+            a = in(reg) a,
+            r = inout(reg) r,
+            options(pure, nomem, nostack)
+        );
+    }
+    r
+}
+
+/// `if k <= x { a } else { b }` (other architectures: whatever the compiler makes of it).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn select_le(k: u64, x: u64, a: usize, b: usize) -> usize {
+    if k <= x {
+        a
+    } else {
+        b
+    }
 }
 
 impl HvrtGuestMemory {
@@ -80,9 +115,10 @@ impl GuestMemory for HvrtGuestMemory {
             return None;
         }
         let i = last_at_most(&self.starts, addr.0);
-        let r = &self.regions[i];
+        // SAFETY: i < starts.len() == regions.len() (last_at_most, new()).
+        let (start, r) = unsafe { (*self.starts.get_unchecked(i), self.regions.get_unchecked(i)) };
         // Wrapping: an addr below the first region wraps to a huge offset and misses.
-        if addr.0.wrapping_sub(self.starts[i]) < r.len() {
+        if addr.0.wrapping_sub(start) < r.len() {
             Some(r)
         } else {
             None
@@ -91,5 +127,15 @@ impl GuestMemory for HvrtGuestMemory {
 
     fn iter(&self) -> std::slice::Iter<'_, HvrtRegion> {
         self.regions.iter()
+    }
+
+    /// The provided method's answer (same errors) without its second range check: the search
+    /// already proved addr inside the region.
+    #[inline]
+    fn get_host_address(&self, addr: GuestAddress) -> guest_memory::Result<*mut u8> {
+        match self.find_region(addr) {
+            Some(r) => Ok(r.host_base().wrapping_add((addr.0 - r.start_addr().0) as usize)),
+            None => Err(guest_memory::Error::InvalidGuestAddress(addr)),
+        }
     }
 }
