@@ -248,34 +248,36 @@ pub fn run(plan: Plan, n: u64, dur: Duration, rep: &mut Report) {
         &|_| {},
     );
     // The bridge: a view per lookup (memory(), as the GuestMemoryAtomic side takes a guard per
-    // lookup), the writer changes the slot on the Vm and then refreshes the bridge, as a VMM
-    // that keeps its slots itself would (memory() would rebuild by itself otherwise).
+    // lookup); the writer changes the slot on the Vm and then publishes with refresh(), as a
+    // GuestMemoryAtomic writer replace()s. Live check off (memory() is an arc-swap load, as
+    // GuestMemoryAtomic's), then on (memory() also asks hvrt for the live generation).
     // SAFETY: every slot's memory (mem, extra) outlives the bridge, dropped below.
     let bridge = unsafe { layout::bridge(&vm) };
+    let bridge_writer = |stop: &AtomicBool| {
+        writer_loop(stop, |_| {
+            change();
+            bridge.refresh().expect("refresh");
+        })
+    };
+    let view_per_lookup = |at: &mut usize| {
+        let mut sum = 0u64;
+        for _ in 0..BATCH {
+            let gpa = gpas[*at];
+            *at = (*at + 1) % gpas.len();
+            let m = bridge.memory();
+            sum = sum.wrapping_add(m.find_region(GuestAddress(gpa)).unwrap().start_addr().0);
+        }
+        black_box(sum);
+        BATCH as u64
+    };
+    bridge.set_live_check(false);
     let mut at = 0usize;
-    let bridged = measure(
-        plan,
-        dur,
-        || {
-            let mut sum = 0u64;
-            for _ in 0..BATCH {
-                let gpa = gpas[at];
-                at = (at + 1) % gpas.len();
-                let m = bridge.memory();
-                sum = sum.wrapping_add(m.find_region(GuestAddress(gpa)).unwrap().start_addr().0);
-            }
-            black_box(sum);
-            BATCH as u64
-        },
-        |stop: &AtomicBool| {
-            writer_loop(stop, |_| {
-                change();
-                bridge.refresh().expect("refresh");
-            })
-        },
-        &|_| {},
-    );
-    // The same, a view per batch of lookups (a device taking memory() once per request).
+    let bridged = measure(plan, dur, || view_per_lookup(&mut at), bridge_writer, &|_| {});
+    bridge.set_live_check(true);
+    let mut at = 0usize;
+    let checked = measure(plan, dur, || view_per_lookup(&mut at), bridge_writer, &|_| {});
+    bridge.set_live_check(false);
+    // A view per batch of lookups (a device taking memory() once per request).
     let mut at = 0usize;
     let per_batch = measure(
         plan,
@@ -291,12 +293,7 @@ pub fn run(plan: Plan, n: u64, dur: Duration, rep: &mut Report) {
             black_box(sum);
             BATCH as u64
         },
-        |stop: &AtomicBool| {
-            writer_loop(stop, |_| {
-                change();
-                bridge.refresh().expect("refresh");
-            })
-        },
+        bridge_writer,
         &|_| {},
     );
     drop(bridge);
@@ -309,6 +306,7 @@ pub fn run(plan: Plan, n: u64, dur: Duration, rep: &mut Report) {
         let v = |s: &Side| if pick { s.busy } else { s.quiet };
         let mut row = |label: &str, s: &Side| rep.rows.push(Row::new(w, params, label, v(s), base, v(&vmm), "ns/lookup"));
         row("bridge memory().find_region", &bridged);
+        row("bridge memory().find_region, live check on", &checked);
         row("Reader::lookup_inline (inline path)", &inline);
         row("Reader::translate (hvrt_reader_translate)", &reg);
         row("Vm::translate (hvrt_translate)", &unreg);

@@ -128,7 +128,9 @@ fn find_region_and_host_address_match_hvrt_translate() {
             assert_eq!(r.len() / PAGE, t.npages());
             assert_eq!(view.get_host_address(GuestAddress(a)).unwrap() as u64, t.hva() + a % PAGE);
         }
-        assert!(view.find_region(GuestAddress(g + s)).map_or(true, |r| r.start_addr().0 == g + s));
+        if let Some(r) = view.find_region(GuestAddress(g + s)) {
+            assert_eq!(r.start_addr().0, g + s);
+        }
     }
     assert!(view.find_region(GuestAddress(0x10000)).is_none());
     assert!(view.find_region(GuestAddress(u64::MAX)).is_none());
@@ -243,21 +245,27 @@ fn foreign_slots_only_with_the_unsafe_constructor() {
 fn held_views_do_not_block_slot_changes() {
     let bridge = hvrt_memory(&LAYOUT);
     let held = bridge.memory();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let other = {
         let b = bridge.clone();
         std::thread::spawn(move || {
             let v = b.memory();
-            std::thread::sleep(std::time::Duration::from_millis(300));
-            v.num_regions()
+            ready_tx.send(()).unwrap();
+            // Holds its view until the main thread's changes are all done (or 20 s: they hung).
+            let finished = done_rx.recv_timeout(std::time::Duration::from_secs(20)).is_ok();
+            (finished, v.num_regions())
         })
     };
+    ready_rx.recv().unwrap();
     for k in 0..20u16 {
         bridge.add_region(100 + k, GuestAddress(0x2_0000_0000 + k as u64 * 0x10000), Mapping::anonymous(0x1000).unwrap(), 0).unwrap();
     }
     for k in 0..20u16 {
         bridge.remove_region(100 + k).unwrap();
     }
-    assert_eq!(other.join().unwrap(), LAYOUT.len());
+    done_tx.send(()).unwrap();
+    assert_eq!(other.join().unwrap(), (true, LAYOUT.len()));
     assert_eq!(held.num_regions(), LAYOUT.len());
 }
 
@@ -328,4 +336,27 @@ fn views_are_send_and_sync() {
     assert_send_sync::<HvrtGuestMemory>();
     assert_send_sync::<HvrtMemory>();
     assert_send_sync::<<HvrtMemory as GuestAddressSpace>::T>();
+}
+
+/// Live check off: a change made on the Vm shows once refresh() ran (GuestMemoryAtomic's
+/// explicit publish); on: by itself.
+#[test]
+fn live_check_and_explicit_refresh() {
+    let vm = Arc::new(Vm::with_defaults().unwrap());
+    let host = Mapping::anonymous(0x2000).unwrap();
+    // SAFETY: host stays mapped until after every view and bridge is dropped (end of test).
+    let bridge = unsafe { HvrtMemory::with_foreign_slots(vm.clone(), 0) }.unwrap();
+    bridge.set_live_check(false);
+    let r = kvm_userspace_memory_region2 { slot: 1, guest_phys_addr: 0x3000, memory_size: 0x2000, userspace_addr: host.addr(), ..Default::default() };
+    // SAFETY: as above.
+    unsafe { vm.set_user_memory_region2(&r) }.unwrap();
+    assert_eq!(bridge.memory().num_regions(), 0, "not published yet");
+    bridge.refresh().unwrap();
+    assert_eq!(bridge.memory().num_regions(), 1);
+    vm.delete_slot(1).unwrap();
+    assert_eq!(bridge.memory().num_regions(), 1);
+    bridge.set_live_check(true);
+    assert_eq!(bridge.memory().num_regions(), 0, "the live check sees the delete");
+    drop(bridge);
+    drop(host);
 }

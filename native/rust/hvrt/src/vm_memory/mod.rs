@@ -5,9 +5,10 @@
 //!
 //! - [`HvrtMemory`]: the shared handle a VMM hands to its devices (`Clone`, `Send + Sync`),
 //!   the counterpart of `GuestMemoryAtomic`. Its `GuestAddressSpace::memory()` returns the
-//!   view of the slot set as it is now; slot changes made through it (`add_region`,
-//!   `remove_region`, `move_region`) or directly on the [`Vm`](crate::Vm) show in the next
-//!   `memory()` after they return.
+//!   published view; slot changes made through it (`add_region`, `remove_region`,
+//!   `move_region`) show in the next `memory()` after they return, and so do changes made
+//!   directly on the [`Vm`](crate::Vm) after `refresh()` or, with the live check on, by
+//!   themselves.
 //! - [`HvrtGuestMemory`]: one view, an immutable copy of one generation of one address space's
 //!   slot set (`GuestMemory`: `find_region`, `iter`, `num_regions`, and through vm-memory's
 //!   provided methods `try_access`, `get_host_address`, `read_obj`, ...).
@@ -39,9 +40,10 @@
 //!    own immutable arrays with hvrt's branch-free search (the loop of
 //!    `hvrt_snapshot_find`): no library call, no allocation, no reader, any thread, and the
 //!    answers are consistent with one generation for as long as the view lives — exactly the
-//!    semantics of a `GuestMemoryAtomic` load guard. `memory()` asks hvrt for the live
-//!    generation (one registration-free `hvrt_translate_batch`, which reports it even for a
-//!    miss) and rebuilds the view only when it changed.
+//!    semantics of a `GuestMemoryAtomic` load guard. Views are published when the bridge
+//!    changes slots and by `refresh()`; with the live check on, `memory()` also asks hvrt for
+//!    the live generation (one registration-free `hvrt_translate_batch`, which reports it even
+//!    for a miss) and rebuilds the view when it moved.
 //!
 //! # Host memory ownership
 //!
