@@ -360,3 +360,65 @@ fn live_check_and_explicit_refresh() {
     drop(bridge);
     drop(host);
 }
+
+/// Foreign slots moved and deleted directly on the Vm while several threads take views with
+/// the live check on: the threads race into the rebuild, and every view they get is one
+/// consistent slot set whose memory reads back the slot's tag.
+#[test]
+fn live_check_rebuilds_under_concurrent_readers() {
+    const AT: [u64; 2] = [0x100_0000, 0x200_0000];
+    let vm = Arc::new(Vm::with_defaults().unwrap());
+    let fixed = Mapping::anonymous(0x1000).unwrap();
+    let moving = Mapping::anonymous(0x3000).unwrap();
+    // SAFETY: fresh mappings; the tags are their first 8 bytes.
+    unsafe {
+        (fixed.as_ptr() as *mut u64).write(0xf1);
+        (moving.as_ptr() as *mut u64).write(0x70);
+    }
+    let region = |slot: u32, gpa: u64, m: &Mapping| kvm_userspace_memory_region2 {
+        slot,
+        guest_phys_addr: gpa,
+        memory_size: m.len() as u64,
+        userspace_addr: m.addr(),
+        ..Default::default()
+    };
+    // SAFETY: both mappings outlive the bridge, its clones and every view (dropped last).
+    unsafe { vm.set_user_memory_region2(&region(0, 0, &fixed)) }.unwrap();
+    // SAFETY: as above.
+    let bridge = unsafe { HvrtMemory::with_foreign_slots(vm.clone(), 0) }.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (b, stop) = (bridge.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut views = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let m = b.memory();
+                    views += 1;
+                    assert_eq!(m.read_obj::<u64>(GuestAddress(0)).unwrap(), 0xf1);
+                    let hits: Vec<_> = AT.iter().filter_map(|&a| m.find_region(GuestAddress(a))).collect();
+                    assert!(hits.len() <= 1);
+                    if let Some(r) = hits.first() {
+                        assert_eq!(m.read_obj::<u64>(r.start_addr()).unwrap(), 0x70);
+                        assert_eq!(r.len(), 0x3000);
+                    }
+                }
+                views
+            })
+        })
+        .collect();
+    for round in 0..200 {
+        // SAFETY: as above.
+        unsafe { vm.set_user_memory_region2(&region(1, AT[round % 2], &moving)) }.unwrap();
+        // SAFETY: as above (a move: same memory).
+        unsafe { vm.set_user_memory_region2(&region(1, AT[(round + 1) % 2], &moving)) }.unwrap();
+        vm.delete_slot(1).unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().unwrap() > 0);
+    }
+    assert_eq!(bridge.memory().num_regions(), 1);
+    drop(bridge);
+    drop((fixed, moving));
+}
