@@ -422,3 +422,18 @@ fn live_check_rebuilds_under_concurrent_readers() {
     drop(bridge);
     drop((fixed, moving));
 }
+
+/// Dropping the last handle deletes the bridge's slots before their mappings go (the Vm never
+/// keeps a slot over unmapped memory), while a view still held keeps its memory readable.
+#[test]
+fn dropping_the_bridge_deletes_its_slots() {
+    let bridge = hvrt_memory(&LAYOUT[..2]);
+    let vm = bridge.vm().clone();
+    let view = bridge.memory();
+    view.write_obj(0x55u8, GuestAddress(0x20010)).unwrap();
+    assert!(vm.translate(0, 0x20).is_ok());
+    drop(bridge);
+    assert_eq!(vm.translate(0, 0x20).err(), Some(Error::ENOENT));
+    assert_eq!(vm.translate(0, 0).err(), Some(Error::ENOENT));
+    assert_eq!(view.read_obj::<u8>(GuestAddress(0x20010)).unwrap(), 0x55, "the view keeps its memory");
+}

@@ -28,6 +28,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 ///   its call). Off, a change made on the `Vm` shows after the next `refresh()`.
 /// - Views taken before a change keep showing the old slot set, and keep bridge-owned memory
 ///   of removed regions mapped, until they are dropped.
+/// - Regions added through this handle belong to it: dropping the last clone deletes their
+///   slots from the `Vm` (their memory stays mapped while views still show it).
 /// - Never blocks slot changes: the bridge's reader is online only while it copies a snapshot.
 ///   As for every hvrt slot change, do not call the `*_region` methods on a thread whose own
 ///   registered reader is online (it would wait for itself).
@@ -53,6 +55,20 @@ struct Inner {
     /// Mappings the bridge owns, by slot. Locked briefly (never across a library call that
     /// waits), including by a rebuild while its reader is online.
     owned: Mutex<HashMap<u32, Arc<Mapping>>>,
+}
+
+impl Drop for Inner {
+    /// The bridge vouched to hvrt that its mappings stay mapped while their slots exist, and
+    /// the mappings go when the last handle does (unless views still hold them): so the slots
+    /// go first. Each delete returns after hvrt's grace period, as every slot change does (do
+    /// not drop the last handle on a thread whose own reader is online). A slot already gone
+    /// (deleted on the Vm) gives EINVAL, which changes nothing.
+    fn drop(&mut self) {
+        let owned = self.owned.get_mut().unwrap_or_else(|p| p.into_inner());
+        for &slot in owned.keys() {
+            let _ = self.vm.delete_slot(slot);
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
