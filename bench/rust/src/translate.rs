@@ -25,6 +25,9 @@ pub fn run(plan: Plan, slot_counts: &[u64], rep: &mut Report) {
         let gpas = layout::random_gpas(n, QUERIES, 0x5eed_0000 + n);
         let mut reader = Reader::new(&*vm).expect("reader");
         let mut inline_reader = Reader::new(&*vm).expect("reader");
+        // The design the bridge rejected: a reader taken online and offline around each lookup.
+        let mut toggled = Reader::new(&*vm).expect("reader");
+        toggled.offline().unwrap();
 
         // Every path must give the same host address for every query before any timing.
         for &gpa in &gpas {
@@ -86,6 +89,17 @@ pub fn run(plan: Plan, slot_counts: &[u64], rep: &mut Report) {
             inline_reader.quiescent().unwrap();
             sum
         };
+        let mut toggle = || {
+            let mut sum = 0u64;
+            for &gpa in &gpas {
+                let gfn = gpa >> 12;
+                toggled.online().unwrap();
+                let h = toggled.lookup_inline(0, gfn).map_or(0, |e| slot_hva(e, gfn));
+                toggled.offline().unwrap();
+                sum = sum.wrapping_add(h + (gpa & (PAGE - 1)));
+            }
+            sum
+        };
         let mut bridge_find = || {
             let mut sum = 0u64;
             for &gpa in &gpas {
@@ -111,9 +125,10 @@ pub fn run(plan: Plan, slot_counts: &[u64], rep: &mut Report) {
                 &mut inline,
                 &mut bridge_find,
                 &mut bridge_host,
+                &mut toggle,
             ],
         );
-        let (fr, ha, ht, rt, il, bf, bh) = (m[0], m[1], m[2], m[3], m[4], m[5], m[6]);
+        let (fr, ha, ht, rt, il, bf, bh, tg) = (m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]);
 
         // ... and dependent ones (latency: each gpa waits for the previous answer, as in a walk
         // of guest page tables or a descriptor chain). `dep` is always 0 (host addresses are
@@ -203,8 +218,10 @@ pub fn run(plan: Plan, slot_counts: &[u64], rep: &mut Report) {
             rep.rows.push(row(&wh, p, "Reader::lookup_inline + slot_hva", i, "get_host_address", h));
             rep.rows.push(row(&wh, p, "bridge get_host_address", bhv, "get_host_address", h));
         }
+        rep.rows.push(row("gpa->hva", &params, "online + lookup_inline + offline per lookup (rejected)", tg, "get_host_address", ha));
         drop(reader);
         drop(inline_reader);
+        drop(toggled);
         drop(view);
         drop(bridge);
         drop(vm);
