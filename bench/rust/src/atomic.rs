@@ -3,12 +3,17 @@
 //! vm-memory: each lookup is `mem.memory().find_region(gpa)` on a GuestMemoryAtomic (an
 //! arc-swap load guard per lookup, as a device model takes one per request); the writer takes
 //! `lock()`, builds the next GuestMemoryMmap with insert_region/remove_region and `replace`s it.
-//! hvrt: a registered reader (hvrt_reader_translate, quiescent every QUIESCE lookups) and
-//! unregistered hvrt_translate; the writer calls hvrt_set_user_memory_region (create / delete),
-//! which returns after the grace period. Reported: reader ns/lookup with and without the writer.
+//! hvrt, through its crate: a registered reader (`Reader::translate` = hvrt_reader_translate,
+//! and `Reader::lookup_inline`, the inline path; quiescent every QUIESCE lookups),
+//! unregistered `Vm::translate` (hvrt_translate), and the vm-memory bridge
+//! (`HvrtMemory::memory().find_region(gpa)`, the same trait calls as the baseline); the writer
+//! calls hvrt_set_user_memory_region (create / delete), which returns after the grace period,
+//! and for the bridge then `HvrtMemory::refresh`. Reported: reader ns/lookup with and without
+//! the writer.
 
-use crate::ffi::{self, hvrt_translation};
 use crate::layout::{self, REGION_SIZE};
+use hvrt::{slot_hva, Reader};
+use std::cell::RefCell;
 use crate::report::{Report, Row};
 use crate::timing::{black_box, median, Plan};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -162,63 +167,79 @@ pub fn run(plan: Plan, n: u64, dur: Duration, rep: &mut Report) {
         guard.replace(next);
     }
 
-    // hvrt, same host memory
+    // hvrt, same host memory, through the crate
     let vm = layout::hvrt_vm(&mem);
     let extra_hva = extra.as_ptr() as u64;
     let present = AtomicU64::new(0);
-    let hvrt_writer = |stop: &AtomicBool| {
-        writer_loop(stop, |_| {
-            let size = if present.load(Ordering::Relaxed) == 0 { REGION_SIZE } else { 0 };
-            assert_eq!(vm.set_region(n as u32, 0, extra_gpa, size, extra_hva), 0);
-            present.store((size != 0) as u64, Ordering::Relaxed);
-        })
+    let change = || {
+        let size = if present.load(Ordering::Relaxed) == 0 { REGION_SIZE } else { 0 };
+        // SAFETY: vm-memory's extra region, alive until the end of this function.
+        unsafe { layout::set_region(&vm, n as u32, extra_gpa, size, extra_hva) };
+        present.store((size != 0) as u64, Ordering::Relaxed);
     };
-    let mut reader = std::ptr::null_mut();
-    // SAFETY: vm live; reader points to a local.
-    assert_eq!(unsafe { ffi::hvrt_reader_register(vm.0, &mut reader) }, 0);
+    let hvrt_writer = |stop: &AtomicBool| writer_loop(stop, |_| change());
+    // The registered readers live in a RefCell: the batch closure uses them, and so does the
+    // idle hook that takes them offline while the writer is joined.
+    let reader = RefCell::new(Reader::new(&*vm).expect("reader"));
+    let offline_when_idle = |stopping: bool| {
+        let mut r = reader.borrow_mut();
+        if stopping { r.offline() } else { r.online() }.expect("reader offline/online");
+    };
     let mut at = 0usize;
     let reg = measure(
         plan,
         dur,
         || {
+            let mut r = reader.borrow_mut();
             let mut sum = 0u64;
-            let mut tr = hvrt_translation::default();
             for i in 0..BATCH {
                 let gpa = gpas[at];
                 at = (at + 1) % gpas.len();
-                // SAFETY: the reader is online and used by this thread only.
-                unsafe { ffi::hvrt_reader_translate(reader, 0, gpa >> 12, &mut tr) };
-                sum = sum.wrapping_add(tr.hva);
+                sum = sum.wrapping_add(r.translate(0, gpa >> 12).map_or(0, |t| t.hva()));
                 if i % QUIESCE == QUIESCE - 1 {
-                    // SAFETY: as above; no translation is held past this point.
-                    unsafe { ffi::hvrt_reader_quiescent(reader) };
+                    // No translation is held past this point.
+                    r.quiescent().unwrap();
                 }
             }
             black_box(sum);
             BATCH as u64
         },
         hvrt_writer,
-        &|stopping| {
-            // SAFETY: the reader is this thread's; offline while it waits for the writer.
-            let rc = unsafe { if stopping { ffi::hvrt_reader_offline(reader) } else { ffi::hvrt_reader_online(reader) } };
-            assert_eq!(rc, 0);
-        },
+        &offline_when_idle,
     );
-    // SAFETY: registered above; the writer threads are joined.
-    assert_eq!(unsafe { ffi::hvrt_reader_unregister(reader) }, 0);
+    let mut at = 0usize;
+    let inline = measure(
+        plan,
+        dur,
+        || {
+            let mut r = reader.borrow_mut();
+            let mut sum = 0u64;
+            for i in 0..BATCH {
+                let gpa = gpas[at];
+                at = (at + 1) % gpas.len();
+                let gfn = gpa >> 12;
+                sum = sum.wrapping_add(r.lookup_inline(0, gfn).map_or(0, |e| slot_hva(e, gfn)));
+                if i % QUIESCE == QUIESCE - 1 {
+                    r.quiescent().unwrap();
+                }
+            }
+            black_box(sum);
+            BATCH as u64
+        },
+        hvrt_writer,
+        &offline_when_idle,
+    );
+    drop(reader);
     let mut at = 0usize;
     let unreg = measure(
         plan,
         dur,
         || {
             let mut sum = 0u64;
-            let mut tr = hvrt_translation::default();
             for _ in 0..BATCH {
                 let gpa = gpas[at];
                 at = (at + 1) % gpas.len();
-                // SAFETY: vm live, tr a local.
-                unsafe { ffi::hvrt_translate(vm.0, 0, gpa >> 12, &mut tr) };
-                sum = sum.wrapping_add(tr.hva);
+                sum = sum.wrapping_add(vm.translate(0, gpa >> 12).map_or(0, |t| t.hva()));
             }
             black_box(sum);
             BATCH as u64
@@ -226,15 +247,72 @@ pub fn run(plan: Plan, n: u64, dur: Duration, rep: &mut Report) {
         hvrt_writer,
         &|_| {},
     );
+    // The bridge: a view per lookup (memory(), as the GuestMemoryAtomic side takes a guard per
+    // lookup); the writer changes the slot on the Vm and then publishes with refresh(), as a
+    // GuestMemoryAtomic writer replace()s. Live check off (memory() is an arc-swap load, as
+    // GuestMemoryAtomic's), then on (memory() also asks hvrt for the live generation).
+    // SAFETY: every slot's memory (mem, extra) outlives the bridge, dropped below.
+    let bridge = unsafe { layout::bridge(&vm) };
+    let bridge_writer = |stop: &AtomicBool| {
+        writer_loop(stop, |_| {
+            change();
+            bridge.refresh().expect("refresh");
+        })
+    };
+    let view_per_lookup = |at: &mut usize| {
+        let mut sum = 0u64;
+        for _ in 0..BATCH {
+            let gpa = gpas[*at];
+            *at = (*at + 1) % gpas.len();
+            let m = bridge.memory();
+            sum = sum.wrapping_add(m.find_region(GuestAddress(gpa)).unwrap().start_addr().0);
+        }
+        black_box(sum);
+        BATCH as u64
+    };
+    bridge.set_live_check(false);
+    let mut at = 0usize;
+    let bridged = measure(plan, dur, || view_per_lookup(&mut at), bridge_writer, &|_| {});
+    bridge.set_live_check(true);
+    let mut at = 0usize;
+    let checked = measure(plan, dur, || view_per_lookup(&mut at), bridge_writer, &|_| {});
+    bridge.set_live_check(false);
+    // A view per batch of lookups (a device taking memory() once per request).
+    let mut at = 0usize;
+    let per_batch = measure(
+        plan,
+        dur,
+        || {
+            let m = bridge.memory();
+            let mut sum = 0u64;
+            for _ in 0..BATCH {
+                let gpa = gpas[at];
+                at = (at + 1) % gpas.len();
+                sum = sum.wrapping_add(m.find_region(GuestAddress(gpa)).unwrap().start_addr().0);
+            }
+            black_box(sum);
+            BATCH as u64
+        },
+        bridge_writer,
+        &|_| {},
+    );
+    drop(bridge);
     drop(vm);
 
     let p = format!("{n} slots, 1 reader, writer every 100 us");
     let pq = format!("{n} slots, 1 reader, no writer");
     let base = "memory().find_region";
-    rep.rows.push(Row::new("reader under writer", &p, "hvrt_reader_translate", reg.busy, base, vmm.busy, "ns/lookup"));
-    rep.rows.push(Row::new("reader under writer", &p, "hvrt_translate", unreg.busy, base, vmm.busy, "ns/lookup"));
-    rep.rows.push(Row::new("reader, quiet", &pq, "hvrt_reader_translate", reg.quiet, base, vmm.quiet, "ns/lookup"));
-    rep.rows.push(Row::new("reader, quiet", &pq, "hvrt_translate", unreg.quiet, base, vmm.quiet, "ns/lookup"));
+    for (w, params, pick) in [("reader under writer", &p, true), ("reader, quiet", &pq, false)] {
+        let v = |s: &Side| if pick { s.busy } else { s.quiet };
+        let mut row = |label: &str, s: &Side| rep.rows.push(Row::new(w, params, label, v(s), base, v(&vmm), "ns/lookup"));
+        row("bridge memory().find_region", &bridged);
+        row("bridge memory().find_region, live check on", &checked);
+        row("Reader::lookup_inline (inline path)", &inline);
+        row("Reader::translate (hvrt_reader_translate)", &reg);
+        row("Vm::translate (hvrt_translate)", &unreg);
+    }
+    rep.rows.push(Row::new("reader under writer", &p, "bridge memory() per 1024 lookups", per_batch.busy, base, vmm.busy, "ns/lookup"));
+    rep.rows.push(Row::new("reader, quiet", &pq, "bridge memory() per 1024 lookups", per_batch.quiet, base, vmm.quiet, "ns/lookup"));
     let w = |name: &str, s: &Side| {
         format!(
             "{name} {:.0}/s, a change {:.1} us median, {:.1} us mean, {:.1} us p99",
@@ -242,9 +320,14 @@ pub fn run(plan: Plan, n: u64, dur: Duration, rep: &mut Report) {
         )
     };
     rep.notes.push(format!(
-        "writer ({n} slots, a change asked every 100 us = 10,000/s): {}; {}; {}",
+        "writer ({n} slots, a change asked every 100 us = 10,000/s): {}; {}; {}; {}",
         w("vm-memory lock + insert/remove_region + replace", &vmm),
         w("hvrt_set_user_memory_region with a registered reader", &reg),
+        w("the same with a Reader::lookup_inline reader", &inline),
         w("hvrt_set_user_memory_region with hvrt_translate readers", &unreg)
+    ));
+    rep.notes.push(format!(
+        "writer ({n} slots) with bridge readers: {}",
+        w("hvrt_set_user_memory_region + HvrtMemory::refresh (view rebuild)", &bridged)
     ));
 }

@@ -12,8 +12,10 @@
 //! A second vm-memory baseline is the per-page harvest Firecracker does when it writes a diff
 //! snapshot: Bitmap::dirty_at for every page of the region, then AtomicBitmap::reset.
 
-use crate::ffi::{self, Vm, KVM_MEM_LOG_DIRTY_PAGES};
 use crate::layout::PAGE;
+use hvrt::sys::{kvm_userspace_memory_region, KVM_MEM_LOG_DIRTY_PAGES};
+use hvrt::Vm;
+use std::cell::RefCell;
 use crate::report::{Report, Row};
 use crate::timing::{black_box, median_ns_with_setup, Plan, XorShift};
 use vm_memory::bitmap::{AtomicBitmap, Bitmap};
@@ -55,11 +57,22 @@ fn popcount(words: &[u64]) -> u64 {
 
 pub fn run(plan: Plan, densities: &[f64], rep: &mut Report) {
     let host = Reservation::new(SLOT_BYTES as usize);
-    let vm = Vm::new();
-    // SAFETY: vm live.
-    assert_eq!(unsafe { ffi::hvrt_dirty_log_set_mode(vm.0, 0) }, 0, "hvrt_dirty_log_set_mode(0)");
-    assert_eq!(vm.set_region(0, KVM_MEM_LOG_DIRTY_PAGES, 0, SLOT_BYTES, host.0 as u64), 0);
-    let words = (PAGES as usize + 63) / 64;
+    let vm = Vm::with_defaults().expect("hvrt Vm");
+    vm.dirty_log_set_mode(0).expect("hvrt_dirty_log_set_mode(0)");
+    let r = kvm_userspace_memory_region {
+        slot: 0,
+        flags: KVM_MEM_LOG_DIRTY_PAGES,
+        guest_phys_addr: 0,
+        memory_size: SLOT_BYTES,
+        userspace_addr: host.0 as u64,
+    };
+    // SAFETY: the reservation outlives the VM (declared first, dropped last). It is PROT_NONE,
+    // which the crate's contract does not allow for memory anyone dereferences: this workload
+    // only marks and harvests the dirty log, so nothing ever translates and touches it.
+    unsafe { vm.set_user_memory_region(&r) }.expect("hvrt_set_user_memory_region");
+    // get_view borrows the VM mutably while the marking closures borrow it too: a RefCell.
+    let vm = RefCell::new(vm);
+    let words = hvrt::bitmap_words(PAGES);
     let mut hvrt_bitmap = vec![0u64; words];
     let bm = AtomicBitmap::new(SLOT_BYTES as usize, PAGE as usize);
 
@@ -82,18 +95,16 @@ pub fn run(plan: Plan, densities: &[f64], rep: &mut Report) {
         // Both logs must hold exactly the same pages.
         for &p in &pages {
             bm.mark_dirty((p * PAGE) as usize, PAGE as usize);
-            // SAFETY: vm live.
             // (0 or 1: whether a page already dirty counts is hvrt's to say.)
-            let marked = unsafe { ffi::hvrt_mark_dirty(vm.0, p * PAGE, PAGE) };
-            assert!((0..=1).contains(&marked), "hvrt_mark_dirty: {marked}");
+            let marked = vm.borrow().mark_dirty(p * PAGE, PAGE).expect("hvrt_mark_dirty");
+            assert!(marked <= 1, "hvrt_mark_dirty: {marked}");
         }
         let theirs = bm.get_and_reset();
-        // SAFETY: the buffer holds ALIGN(npages, 64) / 8 bytes.
-        assert_eq!(unsafe { ffi::hvrt_dirty_log_get(vm.0, 0, hvrt_bitmap.as_mut_ptr().cast()) }, 0);
+        vm.borrow().dirty_log_get(0, &mut hvrt_bitmap).expect("hvrt_dirty_log_get");
         assert!(theirs[..words] == hvrt_bitmap[..], "hvrt and AtomicBitmap logs differ");
         let dirty = popcount(&hvrt_bitmap);
-        // SAFETY: as above; the log is clear now.
-        assert_eq!(unsafe { ffi::hvrt_dirty_log_get(vm.0, 0, hvrt_bitmap.as_mut_ptr().cast()) }, 0);
+        // The log is clear now.
+        vm.borrow().dirty_log_get(0, &mut hvrt_bitmap).expect("hvrt_dirty_log_get");
         assert_eq!(popcount(&hvrt_bitmap), 0, "hvrt_dirty_log_get did not clear");
 
         // Marking, each round on a clear log (the clearing is the untimed setup).
@@ -104,19 +115,25 @@ pub fn run(plan: Plan, densities: &[f64], rep: &mut Report) {
             0
         });
         bm.reset();
+        let bits = RefCell::new(&mut hvrt_bitmap);
         let clear_hvrt = || {
-            // SAFETY: buf holds the slot's bitmap; vm live.
-            unsafe { ffi::hvrt_dirty_log_get(vm.0, 0, buf.cast()) };
+            vm.borrow().dirty_log_get(0, &mut bits.borrow_mut()[..]).expect("hvrt_dirty_log_get");
         };
         let mark_hvrt = median_ns_with_setup(plan, ops, clear_hvrt, |_| {
-            let mut n = 0i64;
+            let v = vm.borrow();
+            let mut n = 0u64;
             for &p in &pages {
-                // SAFETY: vm live.
-                n += unsafe { ffi::hvrt_mark_dirty(vm.0, p * PAGE, PAGE) };
+                n += v.mark_dirty(p * PAGE, PAGE).unwrap_or(0);
             }
-            n as u64
+            n
         });
         clear_hvrt();
+        let mark_all = || {
+            let v = vm.borrow();
+            for &p in &pages {
+                v.mark_dirty(p * PAGE, PAGE).expect("hvrt_mark_dirty");
+            }
+        };
 
         let get_vmm = median_ns_with_setup(
             plan,
@@ -131,46 +148,23 @@ pub fn run(plan: Plan, densities: &[f64], rep: &mut Report) {
                 black_box(v.as_ptr() as u64) ^ v.len() as u64
             },
         );
-        let get_hvrt = median_ns_with_setup(
-            plan,
-            1,
-            || {
-                for &p in &pages {
-                    // SAFETY: vm live.
-                    unsafe { ffi::hvrt_mark_dirty(vm.0, p * PAGE, PAGE) };
-                }
-            },
-            |_| {
-                // SAFETY: buf holds the slot's bitmap.
-                unsafe { ffi::hvrt_dirty_log_get(vm.0, 0, buf.cast()) as u64 }
-            },
-        );
+        let get_hvrt = median_ns_with_setup(plan, 1, mark_all, |_| {
+            let mut b = bits.borrow_mut();
+            vm.borrow().dirty_log_get(0, &mut b[..]).is_ok() as u64
+        });
 
         // The view must hold exactly the pages the copy-get reports.
-        for &p in &pages {
-            // SAFETY: vm live.
-            unsafe { ffi::hvrt_mark_dirty(vm.0, p * PAGE, PAGE) };
+        mark_all();
+        {
+            let mut v = vm.borrow_mut();
+            let view = v.dirty_log_get_view(0).expect("hvrt_dirty_log_get_view");
+            assert!(view[..words] == theirs[..words], "hvrt view and AtomicBitmap logs differ");
         }
-        let mut view: *const u64 = std::ptr::null();
-        // SAFETY: vm live; the view holds `words` u64s until the next call on the slot.
-        assert_eq!(unsafe { ffi::hvrt_dirty_log_get_view(vm.0, 0, &mut view) }, 0);
-        assert!(unsafe { std::slice::from_raw_parts(view, words) } == &theirs[..words], "hvrt view and AtomicBitmap logs differ");
-        let view_hvrt = median_ns_with_setup(
-            plan,
-            1,
-            || {
-                for &p in &pages {
-                    // SAFETY: vm live.
-                    unsafe { ffi::hvrt_mark_dirty(vm.0, p * PAGE, PAGE) };
-                }
-            },
-            |_| {
-                let mut v: *const u64 = std::ptr::null();
-                // SAFETY: vm live.
-                let r = unsafe { ffi::hvrt_dirty_log_get_view(vm.0, 0, &mut v) };
-                black_box(v as u64) ^ r as u64
-            },
-        );
+        let view_hvrt = median_ns_with_setup(plan, 1, mark_all, |_| {
+            let mut v = vm.borrow_mut();
+            let view = v.dirty_log_get_view(0).expect("hvrt_dirty_log_get_view");
+            black_box(view.as_ptr() as u64) ^ view.len() as u64
+        });
 
         // Firecracker's way: ask every page, then reset the whole bitmap (only the density the
         // first one names: it costs tens of milliseconds per round, whatever the density).

@@ -58,6 +58,8 @@ mod slots;
 mod translation;
 mod vcpu;
 mod vm;
+#[cfg(feature = "vm-memory")]
+pub mod vm_memory;
 
 pub use conversion::ListenerGuard;
 pub use dirty::{bitmap_iter, bitmap_next_set, bitmap_words};
@@ -72,6 +74,8 @@ pub use slots::PAGE_SIZE;
 pub use translation::Translation;
 pub use vcpu::{ExitAction, ExitInfo, Vcpu, KVM_RUN_MIN_BYTES};
 pub use vm::{Vm, VmConfig};
+#[cfg(feature = "vm-memory")]
+pub use crate::vm_memory::{HvrtGuestMemory, HvrtMemory, HvrtRegion};
 
 /// The ABI version of the loaded libhvrt.so (`hvrt_abi_version`); this crate is built for
 /// [`sys::HVRT_ABI_VERSION`].
