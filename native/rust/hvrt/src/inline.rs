@@ -19,24 +19,6 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 /// The slot entry type the inline lookup returns (hvrt_inline.h's `struct hvrt_slot_entry`).
 pub type SlotEntry = hvrt_slot_entry;
 
-/// Index of the last key <= x in sorted keys[0..n), or 0 when there is none: the header's
-/// branch-free loop (the count of iterations depends on n only).
-///
-/// # Safety
-/// `keys` points to at least `n` readable u64.
-#[inline(always)]
-unsafe fn last_at_most(keys: *const u64, mut n: usize, x: u64) -> usize {
-    let mut lo = 0usize;
-    while n > 1 {
-        let half = n >> 1;
-        // SAFETY: lo + half < lo + n <= the caller's n.
-        let k = unsafe { *keys.add(lo + half) };
-        lo = if k <= x { lo + half } else { lo };
-        n -= half;
-    }
-    lo
-}
-
 /// `hvrt_snapshot_find`: the entry of snapshot `s` whose range holds gfn, or NULL.
 ///
 /// # Safety
@@ -51,8 +33,8 @@ unsafe fn snapshot_find(s: *const hvrt_snapshot, gfn: u64) -> *const hvrt_slot_e
         if leaves == 0 {
             return core::ptr::null();
         }
-        let leaf = *idx.leaves.add(last_at_most(idx.first0, leaves, gfn));
-        let i = last_at_most((*leaf).keys.as_ptr(), (*leaf).count as usize, gfn);
+        let leaf = *idx.leaves.add(crate::search::last_at_most(idx.first0, leaves, gfn));
+        let i = crate::search::last_at_most((*leaf).keys.as_ptr(), (*leaf).count as usize, gfn);
         let e = (*leaf).entries.as_ptr().add(i);
         if gfn.wrapping_sub((*e).base_gfn) < (*e).npages {
             e

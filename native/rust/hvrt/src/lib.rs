@@ -54,6 +54,7 @@ mod kvm;
 mod mapping;
 mod owner;
 mod reader;
+mod search;
 mod slots;
 mod translation;
 mod vcpu;

@@ -21,56 +21,12 @@ pub struct HvrtGuestMemory {
     regions: Box<[HvrtRegion]>,
 }
 
-/// Index of the last key <= x in sorted keys, or 0 when there is none: hvrt_inline.h's loop
-/// (the number of iterations depends on the length only), so random addresses cost no branch
-/// mispredictions — provided the step is a conditional move. Written as `if k <= x` (or with
-/// a mask), LLVM's x86 cmov-to-branch conversion turned it into a branch here (measured: 25 ns
-/// per random lookup at 64 regions, against 7 ns for the branch-free std binary search
-/// vm-memory uses), hence the one-instruction `asm!` on x86-64.
+/// Index of the last key <= x in sorted keys, or 0 when there is none (the crate's branch-free
+/// search, shared with the inline path).
 #[inline(always)]
 fn last_at_most(keys: &[u64], x: u64) -> usize {
-    let mut lo = 0usize;
-    let mut n = keys.len();
-    while n > 1 {
-        let half = n >> 1;
-        // SAFETY: lo + half < lo + n <= keys.len(): lo + n never grows (lo gains at most half
-        // when n loses half).
-        let k = unsafe { *keys.get_unchecked(lo + half) };
-        lo = select_le(k, x, lo + half, lo);
-        n -= half;
-    }
-    lo
-}
-
-/// `if k <= x { a } else { b }` as a conditional move.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn select_le(k: u64, x: u64, a: usize, b: usize) -> usize {
-    let mut r = b;
-    // SAFETY: register-only compare and cmov; touches no memory and no stack.
-    unsafe {
-        core::arch::asm!(
-            "cmp {k}, {x}",
-            "cmovbe {r}, {a}",
-            k = in(reg) k,
-            x = in(reg) x,
-            a = in(reg) a,
-            r = inout(reg) r,
-            options(pure, nomem, nostack)
-        );
-    }
-    r
-}
-
-/// `if k <= x { a } else { b }` (other architectures: whatever the compiler makes of it).
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn select_le(k: u64, x: u64, a: usize, b: usize) -> usize {
-    if k <= x {
-        a
-    } else {
-        b
-    }
+    // SAFETY: the pointer and length come from one slice.
+    unsafe { crate::search::last_at_most(keys.as_ptr(), keys.len(), x) }
 }
 
 impl HvrtGuestMemory {
