@@ -44,18 +44,38 @@ fn flags_only_change() {
     assert!(fx.intact());
 }
 
+/// Moves S2 (LOG_DIRTY, 4 pages) to gfn, expects success, and checks the whole fixture after.
+fn move_s2(fx: &mut Fixture, gfn: u64) {
+    set_v1(&fx.vm, s2(), F_LOG, gfn * PAGE, 4 * PAGE, S2_HVA).unwrap();
+    fx.slot(s2()).gfn = gfn;
+    fx.gen[0] += 2;
+    assert!(fx.intact(), "after the move to {gfn:#x}");
+}
+
 #[test]
 fn move_slot() {
     let mut fx = Fixture::new();
-    for gfn in [0x2000, 0x2002, 0x2001, 0x10, 0xfc] {
-        set_v1(&fx.vm, s2(), F_LOG, gfn * PAGE, 4 * PAGE, S2_HVA).unwrap();
-        fx.slot(s2()).gfn = gfn;
-        fx.gen[0] += 2;
-        assert!(fx.intact(), "after the move to {gfn:#x}");
-    }
-    // A move that toggles LOG_DIRTY takes the request's flags.
+    move_s2(&mut fx, 0x2000);
+    assert!(translates_to_nothing(&fx.vm, 0, 0x200));
+    // A move onto part of its own old range overlaps only itself.
+    move_s2(&mut fx, 0x2002);
+    move_s2(&mut fx, 0x2001);
+    // Right against a neighbour (the plain slot ends at gfn 0x10): touching is not overlapping.
+    move_s2(&mut fx, 0x10);
+    move_s2(&mut fx, 0xfc);
+}
+
+/// A move that also toggles LOG_DIRTY_PAGES is a MOVE, and KVM's new slot takes the request's
+/// flags (new->flags = mem->flags).
+#[test]
+fn move_with_new_flags() {
+    let mut fx = Fixture::new();
     set_v1(&fx.vm, s2(), 0, 0x3000 * PAGE, 4 * PAGE, S2_HVA).unwrap();
     *fx.slot(s2()) = desc(s2(), 0, 0x3000, 4, S2_HVA);
+    fx.gen[0] += 2;
+    assert!(fx.intact());
+    set_v1(&fx.vm, s2(), F_LOG, 0x3100 * PAGE, 4 * PAGE, S2_HVA).unwrap();
+    *fx.slot(s2()) = desc(s2(), F_LOG, 0x3100, 4, S2_HVA);
     fx.gen[0] += 2;
     assert!(fx.intact());
 }
@@ -73,6 +93,7 @@ fn immutable_fields() {
     // Together with a move, even onto another slot (the check precedes -EEXIST).
     fx.rejected(|vm| set_v1(vm, s2(), s.flags, 0x5000 * PAGE, size, S2_HVA + PAGE), EINVAL);
     fx.rejected(|vm| set_v1(vm, s2(), s.flags, 0, size, S2_HVA + PAGE), EINVAL);
+    fx.rejected(|vm| set_v1(vm, s2(), s.flags, 0, size * 2, S2_HVA), EINVAL);
     fx.rejected(|vm| set_r2(vm, s2(), s.flags | F_RO, 0, size, S2_HVA, 0, 0), EINVAL);
     // The same id in the other address space is another slot.
     set_v1(&fx.vm, slot(1, 2), 0, gpa, size + PAGE, S2_HVA + PAGE).unwrap();
@@ -92,9 +113,18 @@ fn overlap_is_eexist_within_an_address_space() {
         fx.rejected(|vm| set_v1(vm, s2(), s.flags, gpa, s.npages * PAGE, s.hva), EEXIST);
     }
     fx.rejected(|vm| set_v1(vm, s2(), s.flags, 0x104 * PAGE, s.npages * PAGE, s.hva), EEXIST);
+    fx.rejected(|vm| set_v1(vm, s2(), s.flags, 0xfd * PAGE, s.npages * PAGE, s.hva), EEXIST);
+    // In as1, against as1's own slots.
     fx.rejected(|vm| set_v1(vm, slot(1, 50), 0, 0x3 * PAGE, PAGE, FX_HVA), EEXIST);
+    fx.rejected(|vm| set_v1(vm, slot(1, 50), 0, 0xfff * PAGE, 2 * PAGE, FX_HVA), EEXIST);
     fx.rejected(|vm| set_v1(vm, slot(1, 0), 0, 0x1001 * PAGE, 4 * PAGE, FX_HVA + 0x40_0000), EEXIST);
-    // Across address spaces: no conflict.
+}
+
+/// Slots in different address spaces never conflict, in either direction.
+#[test]
+fn no_overlap_across_address_spaces() {
+    let mut fx = Fixture::new();
+    // Under as0's READONLY slot, and under as1's slot 5.
     set_v1(&fx.vm, slot(1, 40), 0, 0x100 * PAGE, 8 * PAGE, FX_HVA).unwrap();
     fx.record(desc(slot(1, 40), 0, 0x100, 8, FX_HVA));
     set_v1(&fx.vm, slot(0, 41), 0, 0x1000 * PAGE, 2 * PAGE, FX_HVA).unwrap();
@@ -113,6 +143,7 @@ fn delete() {
     fx.forget(slot(0, 1));
     fx.gen[0] += 2;
     assert!(fx.intact());
+    assert!(translates_to_nothing(&fx.vm, 0, 0x100));
     fx.rejected(|vm| vm.delete_slot(slot(0, 1)), EINVAL);
     set_ext(&fx.vm, slot(1, 5), F_RO, 0, 0, 0, 0, 0).unwrap();
     fx.forget(slot(1, 5));

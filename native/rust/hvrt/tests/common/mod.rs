@@ -113,3 +113,49 @@ pub fn kvm_vm(test: &str) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(vm) })
 }
 pub mod fixture;
+
+/// A raw call's return code as the safe layer's result (0 → Ok), for `Fixture::rejected`.
+pub fn rc(code: i32) -> Result<(), Error> {
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Error::from_code(code))
+    }
+}
+
+/// Open fds of this process (the directory's own fd excluded), as test_util.h counts them.
+pub fn count_open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count() - 1
+}
+
+/// (st_dev, st_ino) of an open fd, or None when it is not open.
+pub fn file_id(fd: i32) -> Option<(u64, u64)> {
+    // SAFETY: a zeroed stat is a valid out-buffer; fstat only writes it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: any fd number; fstat fails cleanly on a closed one.
+    if fd < 0 || unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return None;
+    }
+    Some((st.st_dev, st.st_ino))
+}
+
+/// translates_as for a private slot, and its private_fd is open on the same file as `file`
+/// (test_util.h's fd_is_file).
+pub fn translates_as_file(vm: &Vm, gfn: u64, s: &fixture::SlotDesc, gen: u64, file: i32) -> bool {
+    if !fixture::translates_as(vm, gfn, s, gen) {
+        return false;
+    }
+    let t = vm.translate(s.slot >> 16, gfn).unwrap();
+    let same = file_id(t.private_fd()).is_some() && file_id(t.private_fd()) == file_id(file);
+    if !same {
+        eprintln!("  gfn {gfn:#x}: private_fd {} is not the private file", t.private_fd());
+    }
+    same
+}
+
+/// Serializes the tests of one binary that count fds, change process limits or rely on no VM
+/// being created concurrently (cargo runs a file's tests on parallel threads).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
