@@ -7,6 +7,7 @@
  * page at their end (so every call scans a whole 32 KiB chunk bitmap, 32 MiB in all), against a
  * plain AVX2 OR-reduction over a 32 MiB buffer in the same process (the bandwidth limit the issue
  * names), interleaved round by round, medians. Run: out/bin/attributes_bench [rounds] */
+#include "bench_result.h"
 #include <immintrin.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -103,6 +104,8 @@ static void scan_bench(hvrt_vm *vm, int rounds)
     printf("scan 1 TiB of attributes (32 MiB of bitmap, %llu runs) with hvrt_attributes_run: %.1f GB/s, "
            "OR-reduction of 32 MiB: %.1f GB/s, ratio %.2fx (medians of %d rounds; target >= 0.9x)%s\n",
            (unsigned long long)runs, o, b, o / b, rounds, sink == 1 ? " " : "");
+    bench_result("attributes", "scan 1 TiB (32 MiB bitmap)", "uniform runs", "hvrt_attributes_run", "hvrt", o, "GB/s");
+    bench_result("attributes", "scan 1 TiB (32 MiB bitmap)", "uniform runs", "OR-reduction", "baseline", b, "GB/s");
     free(ours);
     free(base);
     free(buf);
@@ -132,6 +135,9 @@ int main(int argc, char **argv)
     printf("set 1 TiB private: unaligned start %.3f ms, 1 GiB-aligned %.3f ms, over 1024 mixed chunks %.3f ms "
            "(target <= 5 ms)\n",
            unaligned * 1e3, aligned * 1e3, mixed * 1e3);
+    bench_result("attributes", "set 1 TiB private", "unaligned start", "hvrt_set_memory_attributes", "hvrt", unaligned * 1e3, "ms");
+    bench_result("attributes", "set 1 TiB private", "1 GiB-aligned", "hvrt_set_memory_attributes", "hvrt", aligned * 1e3, "ms");
+    bench_result("attributes", "set 1 TiB private", "over 1024 mixed chunks", "hvrt_set_memory_attributes", "hvrt", mixed * 1e3, "ms");
     scan_bench(vm, rounds);
     hvrt_vm_destroy(vm);
     return 0;

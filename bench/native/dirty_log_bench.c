@@ -5,6 +5,7 @@
  * every word of the bitmap), and KVM's own loop (test each word, exchange the non-zero ones).
  * Also the cost of a mark: hvrt_mark_dirty of one page against a C atomic OR of its bit.
  * Rounds interleave the three; medians. Run: out/bin/dirty_log_bench [rounds] */
+#include "bench_result.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,13 @@ int main(int argc, char **argv)
         double h = median(t_hvrt, rounds), nv = median(t_naive, rounds), k = median(t_kvm, rounds);
         printf("| %.1f%% | %llu | %.0f us | %.0f us | %.1fx | %.0f us | %.2fx | %.1f | %.1f |\n", densities[d] * 100,
                (unsigned long long)n, h, nv, nv / h, k, k / h, median(t_mark, rounds), median(t_cmark, rounds));
+        char params[64];
+        snprintf(params, sizeof params, "64 GiB slot, %.1f%% dirty", densities[d] * 100);
+        bench_result("dirty-log", "get-and-clear", params, "hvrt_dirty_log_get", "hvrt", h, "us");
+        bench_result("dirty-log", "get-and-clear", params, "C naive xchg every word", "baseline", nv, "us");
+        bench_result("dirty-log", "get-and-clear", params, "C KVM-style test+xchg", "baseline", k, "us");
+        bench_result("dirty-log", "mark dirty", params, "hvrt_mark_dirty", "hvrt", median(t_mark, rounds), "ns/page");
+        bench_result("dirty-log", "mark dirty", params, "C atomic OR", "baseline", median(t_cmark, rounds), "ns/page");
         free(pages);
     }
     /* A clean bitmap: the scan alone. */
@@ -144,6 +152,9 @@ int main(int argc, char **argv)
     }
     double h = median(t_hvrt, rounds), nv = median(t_naive, rounds), k = median(t_kvm, rounds);
     printf("| 0%% | 0 | %.0f us | %.0f us | %.1fx | %.0f us | %.2fx | - | - |\n", h, nv, nv / h, k, k / h);
+    bench_result("dirty-log", "get-and-clear", "64 GiB slot, 0.0% dirty", "hvrt_dirty_log_get", "hvrt", h, "us");
+    bench_result("dirty-log", "get-and-clear", "64 GiB slot, 0.0% dirty", "C naive xchg every word", "baseline", nv, "us");
+    bench_result("dirty-log", "get-and-clear", "64 GiB slot, 0.0% dirty", "C KVM-style test+xchg", "baseline", k, "us");
     hvrt_vm_destroy(vm);
     return 0;
 }

@@ -8,6 +8,7 @@
  * built MMIO exit (vcpu_fd -1), for a gpa in no slot and one in a slot, ns per call.
  * Target: handle_exit <= 1% of a KVM_RUN round trip.
  * Run: out/bin/runloop_bench [rounds] [exits_per_round] */
+#include "bench_result.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,8 @@ int main(int argc, char **argv)
     double m_h0 = median(h0, rounds), m_h1 = median(h1, rounds);
     printf("handle_exit alone, MMIO in no slot: %.1f ns/call (median of %d x %d)\n", m_h0, rounds, calls);
     printf("handle_exit alone, MMIO in a slot:  %.1f ns/call\n", m_h1);
+    bench_result("runloop", "handle_exit alone (built MMIO exit)", "gpa in no slot", "hvrt_vcpu_handle_exit", "hvrt", m_h0, "ns");
+    bench_result("runloop", "handle_exit alone (built MMIO exit)", "gpa in a slot", "hvrt_vcpu_handle_exit", "hvrt", m_h1, "ns");
 
     struct kvm_guest g;
     const char *why = NULL;
@@ -170,6 +173,9 @@ int main(int argc, char **argv)
     printf("  + enter/exit/handle_exit per exit:               %.0f ns/exit (%+.2f%%)\n", m_hv, (m_hv / m_raw - 1) * 100);
     printf("  hvrt_vcpu_run per exit:                          %.0f ns/exit (%+.2f%%)\n", m_rn, (m_rn / m_raw - 1) * 100);
     printf("handle_exit alone / raw round trip:                %.3f%% (target <= 1%%)\n", m_h0 / m_raw * 100);
+    bench_result("runloop", "KVM_RUN round trip (MMIO exit)", "real-mode guest", "raw ioctl(KVM_RUN)", "baseline", m_raw, "ns/exit");
+    bench_result("runloop", "KVM_RUN round trip (MMIO exit)", "real-mode guest", "enter+KVM_RUN+exit+handle_exit", "hvrt", m_hv, "ns/exit");
+    bench_result("runloop", "KVM_RUN round trip (MMIO exit)", "real-mode guest", "hvrt_vcpu_run", "hvrt", m_rn, "ns/exit");
     hvrt_vcpu_destroy(v);
     hvrt_vm_destroy(vm);
     kvm_guest_close(&g);

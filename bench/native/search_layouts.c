@@ -7,6 +7,7 @@
  *   hvrt        hvrt_snapshot_find: two levels, 64-key leaves, branch-free in both (copy-on-
  *               write friendly: a change copies one leaf and the top array, not N entries).
  * Medians of 7 runs of 2^20 lookups; run: out/bin/search_layouts */
+#include "bench_result.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,13 @@ int main(void)
         }
         printf("%-6zu %10.2f %5.2f %4.2fx %5.2f %4.2fx %5.2f %4.2fx   eytzinger rebuild %.1f us\n", n, med[0], med[1],
                med[1] / med[0], med[2], med[2] / med[0], med[3], med[3] / med[0], rebuild_us);
+        char params[32];
+        snprintf(params, sizeof params, "%zu slots", n);
+        static const char *const names[4] = { "C bsearch", "C branchless bsearch", "C eytzinger", "hvrt_snapshot_find" };
+        for (int k = 0; k < 4; k++)
+            bench_result("search-layouts", "random lookup, hva only", params, names[k], k == 3 ? "hvrt" : "baseline",
+                         med[k], "ns/lookup");
+        bench_result("search-layouts", "eytzinger rebuild", params, "C eytzinger permutation", "info", rebuild_us, "us");
         hvrt_vm_destroy(vm);
         free(a), free(keys), free(eyt), free(idx), free(g);
     }

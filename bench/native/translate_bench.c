@@ -32,6 +32,7 @@
  * issue "Lock-free translation at scale" saying met or not met. It exits non-zero only if the
  * paths disagree on a translation or set-up fails.
  */
+#include "bench_result.h"
 #include <errno.h>
 #include <hvrt.h>
 #include <hvrt_inline.h>
@@ -511,6 +512,15 @@ static void print_single(void)
             printf("\n");
         }
     }
+    for (int k = 0; k < 2; k++)
+        for (int si = 0; si < opt_nslots; si++)
+            for (size_t p = 0; p < NPATHS; p++) {
+                char w[32], params[32];
+                snprintf(w, sizeof w, "translate, %s gfns", g_pattern[k]);
+                snprintf(params, sizeof params, "%zu slots", opt_slots[si]);
+                bench_result("translate", w, params, g_paths[p].name,
+                             strncmp(g_paths[p].name, "c_", 2) ? "hvrt" : "baseline", g_cells[k][si][p].med, "ns/lookup");
+            }
 }
 
 /* ---- reverse queries ----------------------------------------------------------------------- */
@@ -668,6 +678,14 @@ static void print_queries(void)
                         printf(" | %27s", "n/a (fd limit)");
                     else
                         printf(" | %7.1f [%6.0f..%6.0f] %5.2fx", c.med, c.min, c.max, c.med / g_qcells[k][l][si][1].med);
+                    if (c.med >= 0) {
+                        char w[128], params[32];
+                        snprintf(w, sizeof w, "reverse query by %s, %llu KiB", g_qkind[k],
+                                 (unsigned long long)(g_qlen[l] >> 10));
+                        snprintf(params, sizeof params, "%zu slots", opt_slots[si]);
+                        bench_result("reverse-query", w, params, g_qpaths[k][p],
+                                     strncmp(g_qpaths[k][p], "c_", 2) ? "hvrt" : "baseline", c.med, "ns/query");
+                    }
                 }
                 printf("\n");
             }
@@ -961,6 +979,18 @@ static void print_conc(void)
                        r->lookups_per_s / g_conc[si][nr][CONC_C_RCU].lookups_per_s, r->changes,
                        r->expected_changes, (double)r->lat_med / 1e3, (double)r->lat_p99 / 1e3,
                        (double)r->lat_max / 1e3);
+                char params[48];
+                snprintf(params, sizeof params, "%zu slots, %d reader%s", opt_conc_slots[si], nr + 1, nr ? "s" : "");
+                const char *role = m == CONC_C_RCU ? "baseline" : "hvrt";
+                bench_result("concurrent", "reader lookups/s, writer every 100 us", params, g_conc_names[m], role,
+                             r->lookups_per_s, "lookups/s");
+                /* one reader's time per lookup (the threads share 2 cores: per reader, not per core) */
+                bench_result("concurrent", "ns per lookup per reader, writer every 100 us", params, g_conc_names[m],
+                             role, (nr + 1) * 1e9 / r->lookups_per_s, "ns/lookup");
+                bench_result("concurrent", "writer ticks done", params, g_conc_names[m], role,
+                             100.0 * (double)r->changes / r->expected_changes, "%");
+                bench_result("concurrent", "writer change p99", params, g_conc_names[m], role,
+                             (double)r->lat_p99 / 1e3, "us");
             }
 }
 

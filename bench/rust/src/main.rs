@@ -12,6 +12,8 @@
 //!   --only NAME        dirty | translate | atomic (repeatable; default: all built in)
 //!   --rounds N         timed rounds per measurement (default 21; quick 5)
 //!   --atomic-slots N[,N...]  slot counts for the reader-under-writer workload (default 64,4096)
+//!   --translate-slots N[,N...]  slot counts for the translate workload (default 1,64,4096)
+//! HVRT_BENCH_RESULTS=1 also prints RESULT rows for bench/collect.py (bench/README.md).
 //!
 //! Workloads (one module each):
 //!   dirty      (a) dirty-log get-and-clear, 64 GiB slot, 0.1/1/10% dirty
@@ -34,7 +36,7 @@ use std::time::Duration;
 use timing::Plan;
 
 fn usage() -> ! {
-    eprintln!("usage: hvrt-bench-rs [--quick] [--only dirty|translate|atomic]... [--rounds N] [--atomic-slots N[,N...]]");
+    eprintln!("usage: hvrt-bench-rs [--quick] [--only dirty|translate|atomic]... [--rounds N] [--atomic-slots N[,N...]] [--translate-slots N[,N...]]");
     std::process::exit(2)
 }
 
@@ -45,6 +47,7 @@ fn main() {
     let mut only: Vec<String> = vec![];
     let mut rounds: Option<usize> = None;
     let mut atomic_slots: Vec<u64> = vec![64, 4096];
+    let mut translate_slots: Vec<u64> = vec![1, 64, 4096];
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -54,6 +57,10 @@ fn main() {
             "--atomic-slots" => {
                 let v = args.next().unwrap_or_else(|| usage());
                 atomic_slots = v.split(',').map(|n| n.parse().unwrap_or_else(|_| usage())).collect();
+            }
+            "--translate-slots" => {
+                let v = args.next().unwrap_or_else(|| usage());
+                translate_slots = v.split(',').map(|n| n.parse().unwrap_or_else(|_| usage())).collect();
             }
             _ => usage(),
         }
@@ -76,8 +83,8 @@ fn main() {
         dirty::run(plan, &[0.001, 0.01, 0.1], &mut rep);
     }
     if wanted("translate") {
-        eprintln!("hvrt-bench-rs: translate (1, 64, 4096 slots)");
-        translate::run(plan, &[1, 64, 4096], &mut rep);
+        eprintln!("hvrt-bench-rs: translate ({translate_slots:?} slots)");
+        translate::run(plan, &translate_slots, &mut rep);
     }
     if wanted("atomic") {
         // Each round is a quiet and a busy phase per side; fewer rounds keep it short.

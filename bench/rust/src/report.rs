@@ -63,4 +63,13 @@ pub fn print(rep: &Report) {
     for n in &rep.notes {
         println!("- {n}");
     }
+    // Machine-readable rows for bench/collect.py (bench/README.md, "Result rows"): with
+    // HVRT_BENCH_RESULTS=1, one RESULT line per measured value (a baseline shared by several
+    // rows is printed once per row; the collector keeps one).
+    if std::env::var("HVRT_BENCH_RESULTS").map(|v| !v.is_empty() && v != "0").unwrap_or(false) {
+        for r in rows {
+            println!("RESULT\trust\t{}\t{}\t{}\thvrt\t{}\t{}", r.workload, r.params, r.hvrt_label, r.hvrt, r.unit);
+            println!("RESULT\trust\t{}\t{}\t{}\tbaseline\t{}\t{}", r.workload, r.params, r.base_label, r.base, r.unit);
+        }
+    }
 }
