@@ -2,9 +2,13 @@
 # hvrt build driver.
 #   ./build.sh          build everything (libhvrt.so, header check, C examples, tests' binaries, the Rust crate) and run the demo and the example VMMs
 #   ./build.sh test     build, then run every suite (xunit, C ABI tests, the differential test bound and unbound, the Rust crate's tests, the examples) and print "N passed, N failed"
-#   ./build.sh bench [ARGS]  run the BenchmarkDotNet suites; ARGS go to BenchmarkDotNet (default: --filter '*')
+#   ./build.sh bench         run every benchmark (C harnesses, Rust harness vs vm-memory, --bits-interleaved,
+#                            BenchmarkDotNet in-process) and write bench/RESULTS-latest.md + bench/translate.png (~8 min)
+#   ./build.sh bench --quick the same, smoke-sized (~1 min; BenchmarkDotNet --job dry); logs in out/bench/
 #   ./build.sh bench native [ARGS]  build the library and run the C harness bench/native/translate_bench.c
 #   ./build.sh bench rust [ARGS]    build the library and run the Rust harness bench/rust (hvrt vs vm-memory)
+#   ./build.sh bench dotnet [ARGS]  the BenchmarkDotNet suites; ARGS go to BenchmarkDotNet (default: --filter '*')
+#   ./build.sh bench ARGS    (ARGS not starting with a mode above) the same: ARGS go to BenchmarkDotNet
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -140,6 +144,94 @@ run_rust_example() {
     crate_cargo run -q --example vmm
 }
 
+# Tools of `./build.sh bench` (all or --quick): python3 for bench/collect.py, gnuplot for the plot.
+ensure_bench_tools() {
+    local missing=()
+    command -v python3 >/dev/null || missing+=(python3)
+    command -v gnuplot >/dev/null || missing+=(gnuplot-nox)
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        local out
+        if ! out=$(apt-get update -qq 2>&1 &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" 2>&1); then
+            printf '%s\n' "$out" >&2
+            command -v python3 >/dev/null || exit 1 # without gnuplot only the plot is missing
+        fi
+    fi
+}
+
+# One harness of `./build.sh bench`: stdout (with RESULT rows, HVRT_BENCH_RESULTS=1) to
+# out/bench/NAME.log and the terminal; a line in out/bench/times.tsv (name, command, seconds,
+# status: ok, SKIP reason printed by the harness, or failed rc=N). A failure does not stop the run.
+BENCH_LOG=$OUT/bench
+bench_failed=0
+run_harness() {
+    local name=$1
+    shift
+    log "bench: $name: $*"
+    local t0 t1 rc=0 status
+    t0=$(date +%s.%N)
+    HVRT_BENCH_RESULTS=1 "$@" 2>&1 | tee "$BENCH_LOG/$name.log" || rc=$?
+    t1=$(date +%s.%N)
+    if [ "$rc" != 0 ]; then
+        status="failed rc=$rc"
+        bench_failed=$((bench_failed + 1))
+    elif grep -q '^SKIP' "$BENCH_LOG/$name.log"; then
+        status=$(grep -m1 '^SKIP' "$BENCH_LOG/$name.log")
+    else
+        status=ok
+    fi
+    printf '%s\t%s\t%s\t%s\n' "$name" "${*#"$ROOT/"}" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" "$status" >>"$BENCH_LOG/times.tsv"
+}
+
+# ./build.sh bench [--quick]: every harness, then bench/collect.py.
+run_all_bench() {
+    local quick=0
+    [ "${1:-}" = --quick ] && quick=1
+    ensure_bench_tools
+    ensure_rust_deps
+    rm -rf "$BENCH_LOG"
+    mkdir -p "$BENCH_LOG"
+    cat /proc/loadavg >"$BENCH_LOG/loadavg-start"
+    local t0
+    t0=$(date +%s)
+    build_lib
+    build_native
+    log "building bench/ (BenchmarkDotNet) and bench/rust"
+    dotnet build bench/Bench.csproj -c $CONFIG --nologo -v quiet >/dev/null
+    HVRT_LIB_DIR="$OUT/lib" CARGO_TARGET_DIR="$OUT/rust" \
+        cargo build -q --release --offline --manifest-path bench/rust/Cargo.toml
+    printf 'build\t%s\t%s\t%s\n' "build.sh: library, C harnesses, bench/, bench/rust" "$(($(date +%s) - t0))" ok >>"$BENCH_LOG/times.tsv"
+    local slots=1,8,64,512,4096,32764 b=$OUT/bin rs=$OUT/rust/release/hvrt-bench-rs
+    if [ $quick = 1 ]; then
+        run_harness translate "$b/translate_bench" --slots $slots --reps 3 --lookups 262144 --conc-slots 64,4096 --conc-secs 0.2
+        run_harness attributes "$b/attributes_bench" 3
+        run_harness dirty_log "$b/dirty_log_bench" 3
+        run_harness runloop "$b/runloop_bench" 3 2000
+        run_harness kvm_bind "$b/kvm_bind_bench" --slots 200 --reps 3
+        run_harness rust "$rs" --quick --translate-slots $slots
+        run_harness bits_interleaved dotnet run -c $CONFIG --no-build --project bench -- --bits-interleaved 2
+        run_harness dotnet dotnet run -c $CONFIG --no-build --project bench -- --filter '*' --job dry --inProcess \
+            --artifacts "$BENCH_LOG/bdn"
+    else
+        run_harness translate "$b/translate_bench" --slots $slots --conc-slots 1,64,4096,32764
+        run_harness search_layouts "$b/search_layouts"
+        run_harness attributes "$b/attributes_bench" 15
+        run_harness dirty_log "$b/dirty_log_bench" 15
+        run_harness runloop "$b/runloop_bench" 21 20000
+        run_harness kvm_bind "$b/kvm_bind_bench" --slots 1000 --reps 7
+        run_harness rust "$rs" --translate-slots $slots
+        run_harness bits_interleaved dotnet run -c $CONFIG --no-build --project bench -- --bits-interleaved 15
+        run_harness dotnet dotnet run -c $CONFIG --no-build --project bench -- --filter '*' --job short --inProcess \
+            --artifacts "$BENCH_LOG/bdn"
+    fi
+    log "bench: collecting into bench/RESULTS-latest.md and bench/translate.png"
+    python3 bench/collect.py "$BENCH_LOG" --out bench/RESULTS-latest.md --plot bench/translate.png \
+        --mode "$([ $quick = 1 ] && echo quick || echo full)"
+    log "bench: done in $(($(date +%s) - t0)) s; $bench_failed harness(es) failed"
+    [ "$bench_failed" = 0 ]
+}
+
 passed=0
 failed=0
 skipped=0
@@ -252,6 +344,15 @@ case "$mode" in
         ;;
     bench)
         shift
+        if [ $# = 0 ] || [ "${1:-}" = --quick ] || [ "${1:-}" = all ]; then
+            [ "${1:-}" = all ] && shift
+            [ $# -le 1 ] && [ "${1:---quick}" = --quick ] || { echo "usage: ./build.sh bench [all] [--quick]" >&2; exit 2; }
+            run_all_bench "$@"
+            exit
+        fi
+        if [ "${1:-}" = dotnet ]; then
+            shift
+        fi
         if [ "${1:-}" = native ]; then
             shift
             build_lib
@@ -273,7 +374,7 @@ case "$mode" in
         dotnet run -c $CONFIG --project bench -- "$@"
         ;;
     *)
-        echo "usage: ./build.sh [test | bench [BenchmarkDotNet args] | bench native [harness args] | bench rust [harness args]]" >&2
+        echo "usage: ./build.sh [test | bench [--quick] | bench native [harness args] | bench rust [harness args] | bench dotnet [BenchmarkDotNet args] | bench BenchmarkDotNet-args]" >&2
         exit 2
         ;;
 esac
