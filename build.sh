@@ -205,6 +205,7 @@ run_all_bench() {
     local slots=1,8,64,512,4096,32764 b=$OUT/bin rs=$OUT/rust/release/hvrt-bench-rs
     if [ $quick = 1 ]; then
         run_harness translate "$b/translate_bench" --slots $slots --reps 3 --lookups 262144 --conc-slots 64,4096 --conc-secs 0.2
+        run_harness search_layouts "$b/search_layouts"
         run_harness attributes "$b/attributes_bench" 3
         run_harness dirty_log "$b/dirty_log_bench" 3
         run_harness runloop "$b/runloop_bench" 3 2000
@@ -222,7 +223,8 @@ run_all_bench() {
         run_harness kvm_bind "$b/kvm_bind_bench" --slots 1000 --reps 7
         run_harness rust "$rs" --translate-slots $slots
         run_harness bits_interleaved dotnet run -c $CONFIG --no-build --project bench -- --bits-interleaved 15
-        run_harness dotnet dotnet run -c $CONFIG --no-build --project bench -- --filter '*' --job short --inProcess \
+        run_harness dotnet dotnet run -c $CONFIG --no-build --project bench -- --filter '*Writer*' '*ReaderBench*' \
+            --job short --inProcess \
             --artifacts "$BENCH_LOG/bdn"
     fi
     log "bench: collecting into bench/RESULTS-latest.md and bench/translate.png"
