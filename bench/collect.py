@@ -329,7 +329,7 @@ def machine(logdir):
     kvm = "usable" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "absent (KVM workloads skipped)"
     return [
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; commit {sh('git rev-parse --short HEAD') or '?'}"
-        + (" (with uncommitted changes)" if sh("git status --porcelain --untracked-files=no") else ""),
+        + (" (with uncommitted changes)" if sh("git status --porcelain --untracked-files=no -- . ':!bench/RESULTS-latest.md' ':!bench/translate.png'") else ""),
         f"- CPU: {cpu}; {os.cpu_count()} logical CPUs; kernel {os.uname().release}; /dev/kvm {kvm}",
         f"- .NET SDK {sh('dotnet --version') or '?'}; {sh('rustc --version') or 'rustc ?'}; {sh('gcc --version | head -n1') or 'gcc ?'}",
         f"- load average at start: {start}; at end: {end}",
