@@ -227,6 +227,7 @@ run_all_bench() {
             --job short --inProcess \
             --artifacts "$BENCH_LOG/bdn"
     fi
+    cat /proc/loadavg >"$BENCH_LOG/loadavg-end"
     log "bench: collecting into bench/RESULTS-latest.md and bench/translate.png"
     python3 bench/collect.py "$BENCH_LOG" --out bench/RESULTS-latest.md --plot bench/translate.png \
         --mode "$([ $quick = 1 ] && echo quick || echo full)"
