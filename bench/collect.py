@@ -383,6 +383,28 @@ PLOT_SERIES = [
 ]
 
 
+def plot_table(rows):
+    """The plot's numbers as a table: series x slot count, ns per lookup."""
+    series, counts = [], set()
+    for label, fam, work, path in PLOT_SERIES:
+        pts = {
+            slots_of(r.params): r.value
+            for r in rows
+            if r.family == fam and r.workload == work and r.path == path and slots_of(r.params) is not None
+            and (fam != "concurrent" or r.params.endswith("1 reader"))
+        }
+        if pts:
+            series.append((label, pts))
+            counts |= set(pts)
+    if not series:
+        return []
+    cs = sorted(counts)
+    out = ["| ns per lookup | " + " | ".join(f"{c} slots" for c in cs) + " |", "|---|" + "---:|" * len(cs)]
+    for label, pts in series:
+        out.append(f"| {md_escape(label)} | " + " | ".join(num(pts[c]) if c in pts else "" for c in cs) + " |")
+    return out
+
+
 def plot(rows, png, logdir):
     if not shutil_which("gnuplot"):
         print("collect: no gnuplot, no plot", file=sys.stderr)
@@ -475,6 +497,11 @@ def main():
     L.append("")
     if plotted:
         L += ["## Translate ns against slot count", "", f"![translate ns vs slots]({os.path.basename(a.plot)})", ""]
+    pt = plot_table(rows)
+    if pt:
+        L += ["Random addresses, medians (C rows: translate_bench; Rust rows: hvrt-bench-rs, another process; "
+              "\"1 reader + writer\": the concurrent part, one reader's time per lookup while a writer changes a slot every 100 µs):", ""]
+        L += pt + [""]
     L += ["## Results by workload family"]
     L += family_tables(rows)
     L.append("")
