@@ -387,12 +387,16 @@ fn live_check_rebuilds_under_concurrent_readers() {
     // SAFETY: as above.
     let bridge = unsafe { HvrtMemory::with_foreign_slots(vm.clone(), 0) }.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    // The writer starts once every reader runs (on 2 cores a thread may otherwise start after
+    // all 200 rounds and see none of them).
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let readers: Vec<_> = (0..3)
         .map(|_| {
-            let (b, stop) = (bridge.clone(), stop.clone());
+            let (b, stop, started) = (bridge.clone(), stop.clone(), started.clone());
             std::thread::spawn(move || {
                 let mut views = 0u64;
-                while !stop.load(Ordering::Relaxed) {
+                started.fetch_add(1, Ordering::SeqCst);
+                while views == 0 || !stop.load(Ordering::Relaxed) {
                     let m = b.memory();
                     views += 1;
                     assert_eq!(m.read_obj::<u64>(GuestAddress(0)).unwrap(), 0xf1);
@@ -407,6 +411,9 @@ fn live_check_rebuilds_under_concurrent_readers() {
             })
         })
         .collect();
+    while started.load(Ordering::SeqCst) < 3 {
+        std::thread::yield_now();
+    }
     for round in 0..200 {
         // SAFETY: as above.
         unsafe { vm.set_user_memory_region2(&region(1, AT[round % 2], &moving)) }.unwrap();
