@@ -223,7 +223,7 @@ run_all_bench() {
         run_harness kvm_bind "$b/kvm_bind_bench" --slots 1000 --reps 7
         run_harness rust "$rs" --translate-slots $slots
         run_harness bits_interleaved dotnet run -c $CONFIG --no-build --project bench -- --bits-interleaved 15
-        run_harness dotnet dotnet run -c $CONFIG --no-build --project bench -- --filter '*Writer*' '*ReaderBench*' \
+        run_harness dotnet dotnet run -c $CONFIG --no-build --project bench -- --filter '*Writer*' '*ReaderBench*' '*AttributesBench*' '*AttributesScanBench*' '*ConversionBench*' \
             --job short --inProcess \
             --artifacts "$BENCH_LOG/bdn"
     fi
