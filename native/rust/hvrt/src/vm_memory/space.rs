@@ -187,14 +187,7 @@ impl HvrtMemory {
         if lock(&inner.owned).contains_key(&slot) {
             return Err(Error::EEXIST);
         }
-        let r = sys::kvm_userspace_memory_region2 {
-            slot,
-            flags,
-            guest_phys_addr: gpa.0,
-            memory_size: mapping.len() as u64,
-            userspace_addr: mapping.addr(),
-            ..Default::default()
-        };
+        let r = region_of(slot, flags, gpa, &mapping);
         let mapping = Arc::new(mapping);
         // Known before the slot exists, so a rebuild that sees the slot finds its owner.
         lock(&inner.owned).insert(slot, mapping.clone());
@@ -229,14 +222,7 @@ impl HvrtMemory {
         let _serial = lock(&inner.change);
         let slot = inner.as_id << 16 | id as u32;
         let m = lock(&inner.owned).get(&slot).cloned().ok_or(Error::ENOENT)?;
-        let r = sys::kvm_userspace_memory_region2 {
-            slot,
-            flags,
-            guest_phys_addr: gpa.0,
-            memory_size: m.len() as u64,
-            userspace_addr: m.addr(),
-            ..Default::default()
-        };
+        let r = region_of(slot, flags, gpa, &m);
         // SAFETY: the same owned mapping as the slot already has.
         unsafe { inner.vm.set_user_memory_region2(&r) }?;
         self.refresh()
@@ -280,5 +266,17 @@ impl std::fmt::Debug for HvrtMemory {
             .field("foreign", &self.inner.foreign)
             .field("live_check", &self.inner.live_check.load(Ordering::Relaxed))
             .finish()
+    }
+}
+
+/// The region2 request that places `mapping` at `gpa` as `slot`.
+fn region_of(slot: u32, flags: u32, gpa: GuestAddress, mapping: &Mapping) -> sys::kvm_userspace_memory_region2 {
+    sys::kvm_userspace_memory_region2 {
+        slot,
+        flags,
+        guest_phys_addr: gpa.0,
+        memory_size: mapping.len() as u64,
+        userspace_addr: mapping.addr(),
+        ..Default::default()
     }
 }
