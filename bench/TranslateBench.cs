@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
@@ -47,11 +48,17 @@ public unsafe class TranslateBench
     private GuestSlot[] _slots = Array.Empty<GuestSlot>();
     private int _lastUsed;
 
-    [Params(1, 8, 64, 512, 4096, 32764)]
+    /// <summary>1..32,764 slots; HVRT_BDN_SLOTS narrows them (BenchParams).</summary>
+    [ParamsSource(nameof(SlotCounts))]
     public int Slots { get; set; }
 
-    [Params(Pattern.Random, Pattern.Sequential)]
+    /// <summary>Random and Sequential; HVRT_BDN_PATTERNS narrows them.</summary>
+    [ParamsSource(nameof(Patterns))]
     public Pattern Pattern { get; set; }
+
+    public static IEnumerable<int> SlotCounts => BenchParams.Ints("HVRT_BDN_SLOTS", 1, 8, 64, 512, 4096, 32764);
+
+    public static IEnumerable<Pattern> Patterns => BenchParams.Enums<Pattern>("HVRT_BDN_PATTERNS");
 
     [GlobalSetup]
     public void Setup()
