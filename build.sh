@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hvrt build driver.
 #   ./build.sh          build everything (libhvrt.so, header check, C examples, tests' binaries, the Rust crate) and run the demo and the example VMMs
-#   ./build.sh test     build, then run every suite (xunit, C ABI tests, the differential test bound and unbound, the Rust crate's tests, the examples) and print "N passed, N failed"
+#   ./build.sh test     build, then run every suite (xunit, C ABI tests, the differential test bound and unbound, the Rust crate's tests, the examples, the bench report's tests) and print "N passed, N failed"
 #   ./build.sh bench         run every benchmark (C harnesses, Rust harness vs vm-memory, --bits-interleaved,
 #                            every BenchmarkDotNet suite) and rewrite the generated top of bench/RESULTS.md
 #                            + bench/translate.png (~10 min)
@@ -25,6 +25,7 @@ ensure_tools() {
     command -v dotnet >/dev/null || { echo "dotnet SDK 10 is required" >&2; exit 1; }
     command -v gcc >/dev/null || missing+=(gcc)
     command -v make >/dev/null || missing+=(make)
+    command -v python3 >/dev/null || missing+=(python3) # bench/collect.py and its test
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -333,6 +334,15 @@ run_examples() {
     done
 }
 
+# bench/collect.py, which writes the report of ./build.sh bench: its verdicts and the splice into
+# bench/RESULTS.md, on made-up logs (no benchmark runs).
+run_bench_report_test() {
+    log "bench report: bench/test_collect.py"
+    local logf="$OUT/bench-report-test.log" rc=0
+    python3 bench/test_collect.py 2>&1 | tee "$logf" || rc=$?
+    tally "bench/test_collect.py" "$(sed -nE 's/^hvrt-c: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/p' "$logf" | tail -n1)" "$rc"
+}
+
 ensure_tools
 case "$mode" in build | test) ensure_rust_deps ;; esac
 case "$mode" in
@@ -352,6 +362,7 @@ case "$mode" in
         run_c_tests
         run_rust_tests
         run_examples
+        run_bench_report_test
         echo "$passed passed, $failed failed, $skipped skipped"
         [ "$failed" = 0 ]
         ;;

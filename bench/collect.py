@@ -66,7 +66,9 @@ def read_bdn(logdir, dry):
     for f in sorted(glob.glob(os.path.join(logdir, "bdn", "results", "*-report-github.md"))):
         cls = os.path.basename(f).split("-report")[0].split(".")[-1]
         header = None
-        for line in open(f, errors="replace"):
+        with open(f, errors="replace") as fh:
+            lines = fh.readlines()
+        for line in lines:
             if not line.startswith("|"):
                 continue
             cells = [c.strip().strip("*").strip() for c in line.strip().strip("|").split("|")]
