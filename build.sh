@@ -228,7 +228,7 @@ run_all_bench() {
         run_harness bits_interleaved dotnet run -c $CONFIG --no-build --project bench -- --bits-interleaved 15
         # Out of process (one process per case: exact 0 B allocations, no cross-case JIT state);
         # TranslateBench at the slot counts the targets name (the C harness sweeps them all).
-        HVRT_BDN_SLOTS=64,4096 run_harness dotnet dotnet run -c $CONFIG --no-build --project bench -- --filter '*' \
+        run_harness dotnet env HVRT_BDN_SLOTS=64,4096 dotnet run -c $CONFIG --no-build --project bench -- --filter '*' \
             --job short --iterationTime 100 --warmupCount 2 --artifacts "$BENCH_LOG/bdn"
     fi
     cat /proc/loadavg >"$BENCH_LOG/loadavg-end"
