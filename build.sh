@@ -196,6 +196,10 @@ run_all_bench() {
     rm -rf "$BENCH_LOG"
     mkdir -p "$BENCH_LOG"
     cat /proc/loadavg >"$BENCH_LOG/loadavg-start"
+    # The commit measured (the report is collected later, when HEAD may have moved).
+    { git rev-parse --short HEAD 2>/dev/null || echo '?'; } | tr -d '\n' >"$BENCH_LOG/commit"
+    [ -z "$(git status --porcelain --untracked-files=no -- . ':!bench/RESULTS.md' ':!bench/translate.png' 2>/dev/null)" ] ||
+        printf ' (with uncommitted changes)' >>"$BENCH_LOG/commit"
     local t0
     t0=$(date +%s)
     build_lib

@@ -370,6 +370,16 @@ def sh(cmd):
         return ""
 
 
+def commit(logdir):
+    """The commit build.sh recorded when the run started, else HEAD now."""
+    f = os.path.join(logdir, "commit")
+    if os.path.exists(f):
+        with open(f) as fh:
+            return fh.read().strip() or "?"
+    return (sh("git rev-parse --short HEAD") or "?") + (
+        " (with uncommitted changes)" if sh("git status --porcelain --untracked-files=no -- . ':!bench/RESULTS.md' ':!bench/translate.png'") else "")
+
+
 def machine(logdir):
     cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-").strip() or "?"
     start = open(os.path.join(logdir, "loadavg-start")).read().strip() if os.path.exists(os.path.join(logdir, "loadavg-start")) else "?"
@@ -379,8 +389,7 @@ def machine(logdir):
     began = time.gmtime(os.path.getmtime(startf)) if os.path.exists(startf) else time.gmtime()
     kvm = "usable" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "absent (KVM workloads skipped)"
     return [
-        f"- run started: {time.strftime('%Y-%m-%d %H:%M UTC', began)}; collected {time.strftime('%H:%M UTC', time.gmtime())}; commit {sh('git rev-parse --short HEAD') or '?'}"
-        + (" (with uncommitted changes)" if sh("git status --porcelain --untracked-files=no -- . ':!bench/RESULTS.md' ':!bench/translate.png'") else ""),
+        f"- run started: {time.strftime('%Y-%m-%d %H:%M UTC', began)}; collected {time.strftime('%H:%M UTC', time.gmtime())}; commit {commit(logdir)}",
         f"- CPU: {cpu}; {os.cpu_count()} logical CPUs; kernel {os.uname().release}; /dev/kvm {kvm}",
         f"- .NET SDK {sh('dotnet --version') or '?'}; {sh('rustc --version') or 'rustc ?'}; {sh('gcc --version | head -n1') or 'gcc ?'}",
         f"- load average at start: {start}; at end: {end}",
