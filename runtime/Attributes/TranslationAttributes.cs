@@ -50,6 +50,9 @@ internal static unsafe class TranslationAttributes
             t->Flags |= HvrtTranslation.FlagPrivate;
         }
         ulong look = t->RunPages < MaxLookAhead ? t->RunPages : MaxLookAhead;
-        t->RunPages = store.NextDiffering(gfn, gfn + look, isPrivate) - gfn;
+        // The gfn itself counts with the attributes just read; the scan starts after it. Scanning
+        // from gfn, a conversion between the read and the scan made gfn "differ" and the run
+        // empty (run_pages 0, which hvrt.h rules out: a VMM walking runs would loop forever).
+        t->RunPages = look <= 1 ? look : store.NextDiffering(gfn + 1, gfn + look, isPrivate) - gfn;
     }
 }
