@@ -47,13 +47,15 @@ internal static unsafe class ExportsReader
     {
         try
         {
-            int e = CheckReader(r);
-            if (e != 0)
+            int g = CheckReader(r);
+            if (g < 0)
             {
-                return e;
+                return g;
             }
             // The registry checks again under its lock: two threads may race to unregister.
-            return VmHandle.IsLive(r->Vm) ? Vm.FromHandle(r->Vm).Readers.Unregister(r) : -Errno.EBADF;
+            int e = VmHandle.IsLive(r->Vm) ? Vm.FromHandle(r->Vm).Readers.Unregister(r) : -Errno.EBADF;
+            Leave(r, g);
+            return e;
         }
         catch (Exception)
         {
@@ -64,44 +66,64 @@ internal static unsafe class ExportsReader
     [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_quiescent", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int Quiescent(ReaderRecord* r)
     {
-        int e = CheckOnline(r);
+        int g = CheckReader(r);
+        if (g < 0)
+        {
+            return g;
+        }
+        int e = r->Ctr == 0 ? -Errno.EPERM : 0;
         if (e == 0)
         {
             GracePeriod.Quiescent(r);
         }
+        Leave(r, g);
         return e;
     }
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_offline", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int Offline(ReaderRecord* r)
     {
-        int e = CheckReader(r);
-        if (e == 0)
+        int g = CheckReader(r);
+        if (g < 0)
         {
-            GracePeriod.Offline(r);
+            return g;
         }
-        return e;
+        GracePeriod.Offline(r);
+        Leave(r, g);
+        return 0;
     }
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_online", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int Online(ReaderRecord* r)
     {
-        int e = CheckReader(r);
-        if (e == 0)
+        int g = CheckReader(r);
+        if (g < 0)
         {
-            GracePeriod.Online(r);
+            return g;
         }
-        return e;
+        GracePeriod.Online(r);
+        Leave(r, g);
+        return 0;
     }
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_translate", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int Translate(ReaderRecord* r, uint asId, ulong gfn, HvrtTranslation* result)
     {
-        int e = CheckReader(r);
-        if (e == 0)
+        int g = CheckReader(r);
+        if (g < 0)
         {
-            e = ExportsSlots.CheckTranslation(r->Vm, asId, result);
+            return g;
         }
+        int e = TranslateChecked(r, asId, gfn, result);
+        Leave(r, g);
+        return e;
+    }
+
+    /// <summary>hvrt_reader_translate once r is known to be registered.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int TranslateChecked(ReaderRecord* r, uint asId, ulong gfn, HvrtTranslation* result)
+    {
+        int e = ExportsSlots.CheckTranslation(r->Vm, asId, result);
         if (e != 0)
         {
             return e;
@@ -131,11 +153,19 @@ internal static unsafe class ExportsReader
     [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_translate_batch", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int TranslateBatch(ReaderRecord* r, uint asId, ulong* gfns, nuint n, HvrtTranslation* output)
     {
-        int e = CheckReader(r);
-        if (e != 0)
+        int g = CheckReader(r);
+        if (g < 0)
         {
-            return e;
+            return g;
         }
+        int e = TranslateBatchChecked(r, asId, gfns, n, output);
+        Leave(r, g);
+        return e;
+    }
+
+    /// <summary>hvrt_reader_translate_batch once r is known to be registered.</summary>
+    private static int TranslateBatchChecked(ReaderRecord* r, uint asId, ulong* gfns, nuint n, HvrtTranslation* output)
+    {
         if (asId >= r->Vm->NrAddressSpaces)
         {
             return -Errno.EINVAL;
@@ -148,7 +178,7 @@ internal static unsafe class ExportsReader
         {
             return 0;
         }
-        e = ExportsBatch.CheckArrays(gfns, n, output);
+        int e = ExportsBatch.CheckArrays(gfns, n, output);
         if (e != 0)
         {
             return e;
@@ -167,7 +197,12 @@ internal static unsafe class ExportsReader
         return hits;
     }
 
-    /// <summary>NULL → -EFAULT; not a registered reader (bad magic, unregistered) → -EBADF.</summary>
+    /// <summary>
+    /// NULL → -EFAULT; a release-mode reader → 0 (one compare); anything else goes to
+    /// <see cref="ReaderGuard.Enter"/>: -EBADF (not registered: bad magic, unregistered,
+    /// quarantined), or, for a debug-mode reader, its thread checks (-EPERM, -EBUSY) or a token
+    /// (> 0) to pass to <see cref="Leave"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int CheckReader(ReaderRecord* r)
     {
@@ -175,14 +210,16 @@ internal static unsafe class ExportsReader
         {
             return -Errno.EFAULT;
         }
-        return ReaderRecord.IsLive(r) ? 0 : -Errno.EBADF;
+        return r->Magic == ReaderRecord.LiveMagic ? 0 : ReaderGuard.Enter(r);
     }
 
-    /// <summary>As <see cref="CheckReader"/>, then an offline reader → -EPERM.</summary>
+    /// <summary>Ends a call CheckReader let through: nothing for a release-mode reader (token 0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int CheckOnline(ReaderRecord* r)
+    private static void Leave(ReaderRecord* r, int token)
     {
-        int e = CheckReader(r);
-        return e != 0 ? e : r->Ctr == 0 ? -Errno.EPERM : 0;
+        if (token != 0)
+        {
+            ReaderGuard.Leave(r, token);
+        }
     }
 }
