@@ -626,7 +626,8 @@ typedef struct hvrt_reader hvrt_reader;
 
 /*
  * Registers a new reader of vm and stores it in *reader, online. Reuses the record of an
- * unregistered reader when there is one (so an unregistered pointer may come back, live).
+ * unregistered reader when there is one (so an unregistered pointer may come back, live), except
+ * in debug mode, which never hands a record out twice.
  * Thread-safe; may run concurrently with slot changes and other readers.
  * Errors: -EFAULT vm or reader NULL; -EBADF vm not live; -ENOMEM; HVRT_EINTERNAL.
  */
@@ -635,7 +636,8 @@ int hvrt_reader_register(hvrt_vm *vm, hvrt_reader **reader);
 /*
  * Unregisters r (it goes offline first: it no longer delays slot changes). r must not be used
  * afterwards; hvrt keeps its memory until the VM is destroyed, so a late call with it gets
- * -EBADF until a later hvrt_reader_register hands the same record out again.
+ * -EBADF until a later hvrt_reader_register hands the same record out again (debug mode: -EBADF
+ * for good, also after the VM's destroy).
  * Errors: -EFAULT r NULL; -EBADF r not registered (e.g. unregistered twice); HVRT_EINTERNAL.
  */
 int hvrt_reader_unregister(hvrt_reader *r);

@@ -47,14 +47,14 @@ internal static unsafe class ExportsReader
     {
         try
         {
-            int g = CheckReader(r);
+            int g = IsReleaseLive(r) ? 0 : Guard(r);
             if (g < 0)
             {
                 return g;
             }
             // The registry checks again under its lock: two threads may race to unregister.
             int e = VmHandle.IsLive(r->Vm) ? Vm.FromHandle(r->Vm).Readers.Unregister(r) : -Errno.EBADF;
-            Leave(r, g);
+            ReaderGuard.Leave(r, g);
             return e;
         }
         catch (Exception)
@@ -63,59 +63,88 @@ internal static unsafe class ExportsReader
         }
     }
 
+    // The hot calls below test for a release-mode reader first (the one compare they always had)
+    // and run their body directly; anything else (NULL, not registered, a debug-mode reader)
+    // takes Guard, and a debug-mode reader's call is bracketed by ReaderGuard.Leave.
+
     [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_quiescent", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int Quiescent(ReaderRecord* r)
     {
-        int g = CheckReader(r);
+        if (IsReleaseLive(r))
+        {
+            return QuiescentChecked(r);
+        }
+        int g = Guard(r);
         if (g < 0)
         {
             return g;
         }
-        int e = r->Ctr == 0 ? -Errno.EPERM : 0;
-        if (e == 0)
-        {
-            GracePeriod.Quiescent(r);
-        }
-        Leave(r, g);
+        int e = QuiescentChecked(r);
+        ReaderGuard.Leave(r, g);
         return e;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int QuiescentChecked(ReaderRecord* r)
+    {
+        if (r->Ctr == 0)
+        {
+            return -Errno.EPERM;
+        }
+        GracePeriod.Quiescent(r);
+        return 0;
     }
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_offline", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int Offline(ReaderRecord* r)
     {
-        int g = CheckReader(r);
+        if (IsReleaseLive(r))
+        {
+            GracePeriod.Offline(r);
+            return 0;
+        }
+        int g = Guard(r);
         if (g < 0)
         {
             return g;
         }
         GracePeriod.Offline(r);
-        Leave(r, g);
+        ReaderGuard.Leave(r, g);
         return 0;
     }
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_online", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int Online(ReaderRecord* r)
     {
-        int g = CheckReader(r);
+        if (IsReleaseLive(r))
+        {
+            GracePeriod.Online(r);
+            return 0;
+        }
+        int g = Guard(r);
         if (g < 0)
         {
             return g;
         }
         GracePeriod.Online(r);
-        Leave(r, g);
+        ReaderGuard.Leave(r, g);
         return 0;
     }
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_translate", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int Translate(ReaderRecord* r, uint asId, ulong gfn, HvrtTranslation* result)
     {
-        int g = CheckReader(r);
+        if (IsReleaseLive(r))
+        {
+            return TranslateChecked(r, asId, gfn, result);
+        }
+        int g = Guard(r);
         if (g < 0)
         {
             return g;
         }
         int e = TranslateChecked(r, asId, gfn, result);
-        Leave(r, g);
+        ReaderGuard.Leave(r, g);
         return e;
     }
 
@@ -153,13 +182,17 @@ internal static unsafe class ExportsReader
     [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_translate_batch", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int TranslateBatch(ReaderRecord* r, uint asId, ulong* gfns, nuint n, HvrtTranslation* output)
     {
-        int g = CheckReader(r);
+        if (IsReleaseLive(r))
+        {
+            return TranslateBatchChecked(r, asId, gfns, n, output);
+        }
+        int g = Guard(r);
         if (g < 0)
         {
             return g;
         }
         int e = TranslateBatchChecked(r, asId, gfns, n, output);
-        Leave(r, g);
+        ReaderGuard.Leave(r, g);
         return e;
     }
 
@@ -197,29 +230,15 @@ internal static unsafe class ExportsReader
         return hits;
     }
 
-    /// <summary>
-    /// NULL → -EFAULT; a release-mode reader → 0 (one compare); anything else goes to
-    /// <see cref="ReaderGuard.Enter"/>: -EBADF (not registered: bad magic, unregistered,
-    /// quarantined), or, for a debug-mode reader, its thread checks (-EPERM, -EBUSY) or a token
-    /// (> 0) to pass to <see cref="Leave"/>.
-    /// </summary>
+    /// <summary>A registered release-mode reader: the hot calls' only check (NULL and every other record fail it).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int CheckReader(ReaderRecord* r)
-    {
-        if (r == null)
-        {
-            return -Errno.EFAULT;
-        }
-        return r->Magic == ReaderRecord.LiveMagic ? 0 : ReaderGuard.Enter(r);
-    }
+    private static bool IsReleaseLive(ReaderRecord* r) => r != null && r->Magic == ReaderRecord.LiveMagic;
 
-    /// <summary>Ends a call CheckReader let through: nothing for a release-mode reader (token 0).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Leave(ReaderRecord* r, int token)
-    {
-        if (token != 0)
-        {
-            ReaderGuard.Leave(r, token);
-        }
-    }
+    /// <summary>
+    /// What is not a registered release-mode reader: NULL → -EFAULT; else <see cref="ReaderGuard.Enter"/>:
+    /// -EBADF (not registered: bad magic, unregistered, quarantined) or, for a debug-mode reader,
+    /// its thread checks (-EPERM, -EBUSY) or a token (&gt; 0) for <see cref="ReaderGuard.Leave"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int Guard(ReaderRecord* r) => r == null ? -Errno.EFAULT : ReaderGuard.Enter(r);
 }
