@@ -172,7 +172,7 @@ const char *hvrt_errname(int code);
  * it before the first hvrt call). For testing and for hunting misuse; release-mode calls cost
  * nothing more for it (the checks hide behind the magic compare every handle already has).
  *   - Stale handles: destroyed VMs and vCPUs and unregistered readers, readers freed by a VM's
- *     destroy included, are poisoned and never freed or handed out again (64-128 bytes each, for
+ *     destroy included, are poisoned and never freed or handed out again (64-136 bytes each, for
  *     the life of the process): every later call with one returns -EBADF (hvrt_vm_destroy,
  *     hvrt_vcpu_destroy: nothing; hvrt_vcpu_reader: NULL), never touches freed memory, and a
  *     later create never returns the same pointer.
@@ -186,10 +186,11 @@ const char *hvrt_errname(int code);
  *   - A private file (guest_memfd, memfd, any file of an _ext slot): hvrt keeps its own duplicate
  *     (one per file per VM), so the VMM may close its fd right after the slot call. That
  *     duplicate is the private_fd translations report: never close it. If the VMM does, calls
- *     that use it (hvrt_convert's fallocate, a bind handing the slot to KVM, hvrt_find_slots_
- *     by_private with it) fail with the system call's -EBADF and change nothing, and hvrt
- *     closes the number again when the slot goes; if the number was reused meanwhile, those calls
- *     act on the new file, as with any fd closed behind its owner's back.
+ *     that use it (hvrt_convert's fallocate to shared, hvrt_find_slots_by_private given it)
+ *     fail with the system call's -EBADF and change nothing, translations still report the
+ *     number, and hvrt closes it when the slot goes. If the number was reused meanwhile, those
+ *     calls act on the new file and that close closes it, as with any fd closed behind its
+ *     owner's back.
  *   - The KVM VM fd (hvrt_kvm_bind) and a vCPU fd (hvrt_vcpu_create) stay the VMM's: hvrt neither
  *     duplicates nor closes them. Closed while in use: every call that reaches KVM gets the
  *     kernel's -EBADF and changes nothing (a slot change leaves hvrt's slots as they were;
