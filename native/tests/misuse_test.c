@@ -283,6 +283,31 @@ static void stale_handles(void)
     munmap(run, PAGE);
 }
 
+/* A live handle of one kind where another is expected (a C cast gone wrong): each kind has its
+ * own magic, so it is refused like a stale one, in any mode, and left untouched. */
+static void handles_of_the_wrong_kind(void)
+{
+    struct kvm_run *run = new_run();
+    hvrt_vm *vm = vm_new(NULL);
+    CHECK_RC(set_v1(vm, 0, 0, 0, 4 * PAGE, FX_HVA), 0);
+    hvrt_reader *r = reader_new(vm);
+    hvrt_vcpu *v = vcpu_new(vm, run);
+    every_export_refuses_stale(H_VM, (hvrt_vm *)r, NULL, NULL, "a reader as VM");
+    every_export_refuses_stale(H_VM, (hvrt_vm *)v, NULL, NULL, "a vCPU as VM");
+    every_export_refuses_stale(H_READER, NULL, (hvrt_reader *)vm, NULL, "a VM as reader");
+    every_export_refuses_stale(H_READER, NULL, (hvrt_reader *)v, NULL, "a vCPU as reader");
+    every_export_refuses_stale(H_VCPU, NULL, NULL, (hvrt_vcpu *)vm, "a VM as vCPU");
+    every_export_refuses_stale(H_VCPU, NULL, NULL, (hvrt_vcpu *)r, "a reader as vCPU");
+    struct hvrt_translation t;
+    CHECK_RC(hvrt_reader_translate(r, 0, 1, &t), 0);
+    CHECK_RC(hvrt_reader_translate(hvrt_vcpu_reader(v), 0, 1, &t), 0);
+    CHECK_RC(hvrt_translate(vm, 0, 1, &t), 0);
+    hvrt_vcpu_destroy(v);
+    CHECK_RC(hvrt_reader_unregister(r), 0);
+    CHECK_RC(hvrt_vm_destroy_checked(vm), 0);
+    munmap(run, PAGE);
+}
+
 /* ---- destroy while in use ---------------------------------------------------------------- */
 
 struct in_listener {
@@ -645,6 +670,7 @@ int main(int argc, char **argv)
     table_covers_header();
     every_export_with_null();
     stale_handles();
+    handles_of_the_wrong_kind();
     destroy_checked_refuses_while_in_use();
     vcpu_from_another_thread();
     reader_shared_by_two_threads();
