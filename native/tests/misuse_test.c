@@ -547,6 +547,28 @@ static void kvm_fds_closed(void)
     CHECK_RC(rc, 0);
     void *mem = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     CHECK_RC(set_v1(vm, 0, 0, 0, 2 * PAGE, (uint64_t)mem), 0);
+    /* A guest_memfd the VMM closes right after the slot call: hvrt's duplicate keeps the file
+     * (KVM holds no reference of its own), and the slot goes on translating to it. */
+    CHECK_RC(hvrt_kvm_caps(vm, &caps), 0);
+    if (!(caps.flags & HVRT_KVM_GUEST_MEMFD)) {
+        SKIP("no KVM_CAP_GUEST_MEMFD");
+    } else {
+        int gmem = hvrt_create_guest_memfd(vm, 4 * PAGE, 0, NULL);
+        CHECK(gmem >= 0);
+        struct stat st;
+        fstat(gmem, &st);
+        rc = set_r2(vm, 2, F_PRIV, 32 * PAGE, 4 * PAGE, (uint64_t)mem, (uint32_t)gmem, 0);
+        close(gmem);
+        if (rc == HVRT_EINVAL) {
+            SKIP("this KVM takes no guest_memfd slot on a default VM");
+        } else {
+            CHECK_RC(rc, 0);
+            struct hvrt_translation gt;
+            CHECK_RC(hvrt_translate(vm, 0, 33, &gt), 0);
+            CHECK(fd_is_file(gt.private_fd, &st));
+            CHECK_RC(delete_slot(vm, 2), 0);
+        }
+    }
     int vcpu_fd = ioctl(kvm_vm, KVM_CREATE_VCPU, 0);
     int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     long run_size = kvm >= 0 ? ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0) : -1;
