@@ -135,9 +135,9 @@ const char *hvrt_errname(int code);
  * Handles. hvrt_vm lives from hvrt_vm_create to hvrt_vm_destroy(_checked); hvrt_reader from
  * hvrt_reader_register to hvrt_reader_unregister or its VM's destroy; hvrt_vcpu from
  * hvrt_vcpu_create to hvrt_vcpu_destroy, and hvrt_vcpu_reader's reader as long as its vCPU. A
- * conversion listener is a (cb, ctx) pair, not a handle. Memory hvrt hands out lives as its
- * call says: a translation's hva and private_fd until the slot changes (registered readers: their
- * next quiescent state), a dirty-log view until the next harvest of its slot.
+ * conversion listener is a (cb, ctx) pair, not a handle. What else hvrt hands out lives as its
+ * call says: a translation's private_fd until its slot is deleted, a dirty-log view until the
+ * next harvest or change of its slot (the hva is the VMM's own memory).
  *
  * Which calls may run at the same time:
  *   - Every call on a VM may run on any thread, concurrently with any other call on it, except
