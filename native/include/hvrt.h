@@ -432,7 +432,9 @@ void hvrt_vm_destroy(hvrt_vm *vm);
 /*
  * hvrt_vm_destroy that checks the order of destruction first. A VMM that can reach the destroy
  * with a reader still registered (a device thread that has not stopped) gets an error instead of
- * that thread's use-after-free, and can retry once it stopped.
+ * that thread's use-after-free, and can retry once it stopped. (A separate call, so that
+ * hvrt_vm_destroy keeps its contract of always freeing: a VMM that unregisters nothing at exit
+ * does not start leaking VMs.)
  * Errors, nothing freed: -EFAULT vm NULL; -EBADF vm not live (destroyed: also in debug mode);
  * -EDEADLK called from one of the VM's conversion listeners; -EBUSY a reader (a vCPU's
  * included) is registered, online or offline.
