@@ -6,6 +6,7 @@
  * from a listener; fds closed behind hvrt's back; huge counts and sizes. */
 #include <errno.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdatomic.h>
 #include <time.h>
 #include "misuse_exports.h"
@@ -679,6 +680,41 @@ static void huge_counts(void)
     CHECK_RC(hvrt_vm_destroy_checked(vm), 0);
 }
 
+/* The largest slot with dirty logging needs two 256 MiB bitmaps: with the address space limited
+ * to what the process maps now plus 64 MiB they cannot be allocated, and the create is -ENOMEM
+ * with nothing changed (no overflow, no crash); without the limit it works. */
+static void huge_dirty_bitmap_is_enomem(void)
+{
+    struct hvrt_vm_config c = config_for(HVRT_VM_TYPE_DEFAULT);
+    c.max_gpa_bits = 52;
+    hvrt_vm *vm = vm_new(&c);
+    const uint64_t pages = (1ull << 31) - 1;
+    struct hvrt_translation t;
+    CHECK_RC(hvrt_translate(vm, 0, 0, &t), HVRT_ENOENT); /* the runtime is up: its reservations are made */
+    struct rlimit old;
+    getrlimit(RLIMIT_AS, &old);
+    long vm_pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL || fscanf(f, "%ld", &vm_pages) != 1)
+        FATAL("/proc/self/statm");
+    fclose(f);
+    struct rlimit lim = { .rlim_cur = (rlim_t)vm_pages * 4096 + (64ull << 20), .rlim_max = old.rlim_max };
+    if (old.rlim_cur != RLIM_INFINITY && old.rlim_cur < lim.rlim_cur) {
+        SKIP("RLIMIT_AS already lower than needed");
+        hvrt_vm_destroy(vm);
+        return;
+    }
+    CHECK_RC(setrlimit(RLIMIT_AS, &lim), 0);
+    int rc = set_v1(vm, 0, F_LOG, 0, pages * PAGE, PAGE);
+    int rc_plain = set_v1(vm, 1, 0, pages * PAGE, PAGE, PAGE); /* needs no bitmap */
+    CHECK_RC(setrlimit(RLIMIT_AS, &old), 0);
+    CHECK_RC(rc, HVRT_ENOMEM);
+    CHECK_RC(rc_plain, 0);
+    CHECK_RC(hvrt_translate(vm, 0, 0, &t), HVRT_ENOENT);
+    CHECK_RC(hvrt_translate(vm, 0, pages, &t), 0);
+    hvrt_vm_destroy(vm);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc, (void)argv;
@@ -696,5 +732,6 @@ int main(int argc, char **argv)
     private_fds_closed();
     kvm_fds_closed();
     huge_counts();
+    huge_dirty_bitmap_is_enomem();
     return harness_finish();
 }
