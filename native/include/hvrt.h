@@ -11,8 +11,11 @@
  *     hvrt's own codes lie outside the errno range (HVRT_EINTERNAL). Nothing throws.
  *   - Out-parameters are written only on success.
  *   - A NULL pointer argument gives -EFAULT (as a bad user pointer does in an ioctl); an
- *     hvrt_vm pointer that is not a live VM, or an hvrt_reader pointer that is not a
- *     registered reader, gives -EBADF (as a bad fd does).
+ *     hvrt_vm pointer that is not a live VM, an hvrt_reader pointer that is not a registered
+ *     reader, or an hvrt_vcpu pointer that is not a live vCPU, gives -EBADF (as a bad fd does),
+ *     checked before the other arguments (as an ioctl resolves its fd first). A pointer to
+ *     destroyed memory is refused for sure only in debug mode (see "Threading and lifetime
+ *     rules").
  *   - Kernel structs are the kernel's own: this header includes <linux/kvm.h> when it exists
  *     and defines only what an older <linux/kvm.h> lacks, under the kernel's names, with
  *     static asserts on size and every offset. A pointer to the kernel's struct is passed as is.
@@ -20,12 +23,8 @@
  * Versions: HVRT_ABI_VERSION changes on any incompatible change of a signature or layout;
  * compare it with hvrt_abi_version() at start-up. Same ABI version = binary compatible.
  *
- * Threading: slot updates (hvrt_set_user_memory_region*) are serialized inside hvrt by a
- * per-VM lock and may be called from any thread. hvrt_translate may run on any number of
- * threads at once, concurrently with updates, with no registration; registered readers
- * (hvrt_reader_*, see "Registered readers") translate more cheaply in exchange for reporting
- * quiescent states. hvrt_vm_destroy must not run concurrently with any other call on the same
- * VM.
+ * Threading, lifetimes, debug mode, file descriptors and size limits: "Threading and lifetime
+ * rules", below the error codes.
  */
 #ifndef HVRT_H
 #define HVRT_H
@@ -66,10 +65,10 @@ uint32_t hvrt_version_number(void);
  * XX(NAME, value, text) */
 #define HVRT_ERRNO_MAP(XX)                                                                      \
     XX(OK, 0, "success")                                                                       \
-    XX(EPERM, -1, "the reader is offline: call hvrt_reader_online first")                      \
+    XX(EPERM, -1, "the reader is offline (call hvrt_reader_online first), or (HVRT_DEBUG) not this thread's vCPU") \
     XX(ENOENT, -2, "no slot holds this guest frame")                                           \
     XX(E2BIG, -7, "config struct too large or with unknown non-zero fields")                   \
-    XX(EBADF, -9, "not a live hvrt VM or reader, or a private fd that is not open")            \
+    XX(EBADF, -9, "not a live hvrt VM, reader or vCPU, or a private fd that is not open")      \
     XX(ENOMEM, -12, "out of memory")                                                           \
     XX(EACCES, -13, "a discard was refused: the shared memory is a private or read-only file mapping") \
     XX(EFAULT, -14, "NULL pointer argument")                                                   \
@@ -81,7 +80,7 @@ uint32_t hvrt_version_number(void);
     XX(EIO, -5, "I/O error reported by the kernel")                                            \
     XX(ENXIO, -6, "no dirty bitmap: the bound VM logs dirty pages in a ring")                   \
     XX(EAGAIN, -11, "try again (the kernel asked for a retry)")                                 \
-    XX(EBUSY, -16, "busy: already bound, or still in use")                                      \
+    XX(EBUSY, -16, "busy: already bound, readers still registered, or (HVRT_DEBUG) a reader in use by another thread") \
     XX(ENODEV, -19, "not supported by this KVM (no such capability or device)")                 \
     XX(ENOTTY, -25, "not a KVM VM fd (the ioctl is unknown to the fd)")                         \
     XX(ENOSYS, -38, "not implemented by this KVM")                                              \
@@ -90,11 +89,13 @@ uint32_t hvrt_version_number(void);
     XX(EINTERNAL, -4000, "internal hvrt error (a bug)")
 
 /* HVRT_OK 0, HVRT_ENOENT (-2), ...: what each means for a given call is in its comment.
- *   EPERM     a reader call that needs an online reader on an offline one
+ *   EPERM     a reader call that needs an online reader on an offline one; debug mode: a vCPU,
+ *             or its reader, used from a thread other than the vCPU's
  *   ENOENT    translate / max_mapping_level: the gfn is in no slot; deleting no slot is EINVAL
  *             (as KVM); removing a conversion listener that is not registered
  *   E2BIG     a config struct with a non-zero tail this library does not know, or over 4096 bytes
- *   EBADF     not a live hvrt_vm or hvrt_reader; a private fd that is not open
+ *   EBADF     not a live hvrt_vm, hvrt_reader or hvrt_vcpu; a private fd that is not open (also
+ *             hvrt's own duplicate, if the VMM closed it); a KVM fd the VMM closed while bound
  *   ENOMEM    out of memory; nothing was changed
  *   EFAULT    a NULL pointer argument
  *   EEXIST    the new slot's gfn range overlaps another slot of its address space; a
@@ -104,10 +105,13 @@ uint32_t hvrt_version_number(void);
  *             before it starts; unknown flag bits
  *   EMFILE    hvrt could not duplicate a private fd (process fd limit)
  *   EACCES    hvrt_convert: madvise(MADV_REMOVE) refused (a MAP_PRIVATE or read-only file mapping)
- *   EDEADLK   a slot, attribute or conversion change called from a conversion listener
+ *   EDEADLK   a slot, attribute or conversion change, or hvrt_vm_destroy_checked, called from a
+ *             conversion listener
  *   EINTR, EIO, EAGAIN, EHWPOISON  passed through from the kernel (KVM ioctls, fallocate)
  *   ENXIO     dirty log: the bound VM logs dirty pages in a ring, not in bitmaps (as KVM)
- *   EBUSY     hvrt_kvm_bind on a VM that is already bound
+ *   EBUSY     hvrt_kvm_bind on a VM that is already bound; hvrt_vm_destroy_checked while a
+ *             reader or vCPU is registered; debug mode: a reader call while another thread is
+ *             inside a call with the same reader
  *   ENODEV    the bound KVM lacks what the call needs (e.g. guest_memfd); hvrt_kvm_* without
  *             a bound VM fd
  *   ENOTTY    hvrt_kvm_bind: the fd is not a KVM VM fd
@@ -124,6 +128,84 @@ enum hvrt_status {
 const char *hvrt_strerror(int code);
 /* The code's name without the prefix ("EINVAL"), or "UNKNOWN". */
 const char *hvrt_errname(int code);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Threading and lifetime rules                                                              */
+/*
+ * Handles. hvrt_vm lives from hvrt_vm_create to hvrt_vm_destroy(_checked); hvrt_reader from
+ * hvrt_reader_register to hvrt_reader_unregister or its VM's destroy; hvrt_vcpu from
+ * hvrt_vcpu_create to hvrt_vcpu_destroy, and hvrt_vcpu_reader's reader as long as its vCPU. A
+ * conversion listener is a (cb, ctx) pair, not a handle. What else hvrt hands out lives as its
+ * call says: a translation's private_fd until its slot is deleted, a dirty-log view until the
+ * next harvest or change of its slot (the hva is the VMM's own memory).
+ *
+ * Which calls may run at the same time:
+ *   - Every call on a VM may run on any thread, concurrently with any other call on it, except
+ *     hvrt_vm_destroy(_checked): nothing may run on the VM, its readers or its vCPUs during it
+ *     or after it (hvrt cannot check a call that races with the destroy, even in debug mode).
+ *   - Changes (slots, attributes, hvrt_convert, discard policy, dirty-log mode, get and clear,
+ *     bind, listeners) are serialized by the VM's lock; queries (translate, find_slots,
+ *     attribute queries, hvrt_mark_dirty, the sequence) take no lock and run alongside them.
+ *   - A reader is used by one thread at a time: two calls with the same hvrt_reader (including
+ *     hvrt_inline.h's lookups with it) must not overlap. It may move between threads, online or
+ *     offline, with a hand-off that orders memory (a mutex, a channel, pthread_create).
+ *   - A vCPU, and its reader, belong to the thread that created the vCPU: hvrt_vcpu_enter, _exit,
+ *     _handle_exit, _exit_info, _run, and hvrt_reader_* with hvrt_vcpu_reader's reader, run on
+ *     that thread only. hvrt_vcpu_destroy may run on any thread once that thread no longer uses
+ *     the vCPU (e.g. after joining it).
+ *   - A thread whose reader is online must not change slots (it would wait for itself; see
+ *     "Registered readers"). A conversion listener may query and add or remove listeners; changes
+ *     and destroys of its VM are refused there (-EDEADLK; hvrt_vm_destroy does nothing there).
+ *
+ * Order of destruction: unregister every reader and destroy every vCPU; then destroy the VM;
+ * then close the KVM VM fd (hvrt never closes it) and unmap guest memory. hvrt_vm_destroy_checked
+ * checks the first step (-EBUSY, nothing freed). hvrt_vm_destroy does not: it frees the readers
+ * (vCPUs' included) with the VM, and a later call with one of them, or with a vCPU of that VM
+ * (hvrt_vcpu_destroy included), reads freed memory in release mode.
+ *
+ * Stale handles in release mode: a handle used after its destroy or unregister is a bug hvrt
+ * refuses with -EBADF only while the memory still holds the cleared magic: the allocator may give
+ * it to a later create (or an unregistered reader's record to the next register of its VM), and
+ * then the stale pointer is that new object. Debug mode makes this detectable.
+ *
+ * Debug mode: HVRT_DEBUG=1 in the environment, read once, at the first call that needs it (set
+ * it before the first hvrt call). For testing and for hunting misuse; release-mode calls cost
+ * nothing more for it (the checks hide behind the magic compare every handle already has).
+ *   - Stale handles: destroyed VMs and vCPUs and unregistered readers, readers freed by a VM's
+ *     destroy included, are poisoned and never freed or handed out again (64-136 bytes each, for
+ *     the life of the process): every later call with one returns -EBADF (hvrt_vm_destroy,
+ *     hvrt_vcpu_destroy: nothing; hvrt_vcpu_reader: NULL), never touches freed memory, and a
+ *     later create never returns the same pointer.
+ *   - A vCPU or its reader used from a thread other than the vCPU's: -EPERM, nothing done.
+ *   - A reader used by two threads at once: a call that finds another thread inside a call with
+ *     the same reader returns -EBUSY and does nothing (the other call goes on). Overlapping calls
+ *     are what can be seen; a hand-off without ordering cannot be.
+ *   Reader records grow to 128 bytes (the first 64, which hvrt_inline.h reads, are unchanged).
+ *
+ * File descriptors:
+ *   - A private file (guest_memfd, memfd, any file of an _ext slot): hvrt keeps its own duplicate
+ *     (one per file per VM), so the VMM may close its fd right after the slot call. That
+ *     duplicate is the private_fd translations report: never close it. If the VMM does, calls
+ *     that use it (hvrt_convert's fallocate to shared, hvrt_find_slots_by_private given it)
+ *     fail with the system call's -EBADF and change nothing, translations still report the
+ *     number, and hvrt closes it when the slot goes. If the number was reused meanwhile, those
+ *     calls act on the new file and that close closes it, as with any fd closed behind its
+ *     owner's back.
+ *   - The KVM VM fd (hvrt_kvm_bind) and a vCPU fd (hvrt_vcpu_create) stay the VMM's: hvrt neither
+ *     duplicates nor closes them. Closed while in use: every call that reaches KVM gets the
+ *     kernel's -EBADF and changes nothing (a slot change leaves hvrt's slots as they were;
+ *     hvrt_vcpu_run returns -EBADF); calls that do not reach KVM (translations, queries,
+ *     hvrt_kvm_caps) go on.
+ *
+ * Sizes and counts: counts that must fit the int result (batches) are -EINVAL above INT32_MAX
+ * before any array is read; capacities (cap, caps->size) only bound what is written; config
+ * structs over 4096 bytes are -E2BIG; ranges are checked for wrap-around (-EINVAL) and cost what
+ * their slots and attribute changes hold, not their length (all 2^52 gfns in one call is fine); a
+ * slot has at most 2^31 - 1 pages (-EINVAL), and its dirty log, when on, two bitmaps of
+ * npages / 8 bytes each (up to 512 MiB; -ENOMEM, nothing changed, when they cannot be
+ * allocated); readers are limited by memory only (-ENOMEM), and each slot change waits for
+ * every online one. Arrays must hold the count given: hvrt cannot check a pointer's extent.
+ */
 
 /* ---------------------------------------------------------------------------------------- */
 /* Kernel structs (uapi), defined here only when <linux/kvm.h> is missing or older.          */
@@ -338,11 +420,26 @@ HVRT_STATIC_ASSERT(offsetof(struct hvrt_vm_config, user_addr_limit) == 24, "hvrt
 int hvrt_vm_create(const struct hvrt_vm_config *cfg, hvrt_vm **out);
 
 /*
- * Destroys a VM: frees its memory and closes hvrt's duplicates of every private fd.
- * NULL or an already destroyed VM: no-op. No other call on this VM may run concurrently
- * or follow.
+ * Destroys a VM: frees its memory, its readers' records (vCPUs' readers included) and closes
+ * hvrt's duplicates of every private fd. NULL or an already destroyed VM: no-op; called from
+ * one of the VM's conversion listeners: no-op (the converting thread is walking the VM). No
+ * other call on this VM, its readers or vCPUs may run concurrently or follow (see "Threading
+ * and lifetime rules"): unregister readers and destroy vCPUs first, or use
+ * hvrt_vm_destroy_checked, which refuses while they exist.
  */
 void hvrt_vm_destroy(hvrt_vm *vm);
+
+/*
+ * hvrt_vm_destroy that checks the order of destruction first. A VMM that can reach the destroy
+ * with a reader still registered (a device thread that has not stopped) gets an error instead of
+ * that thread's use-after-free, and can retry once it stopped. (A separate call, so that
+ * hvrt_vm_destroy keeps its contract of always freeing: a VMM that unregisters nothing at exit
+ * does not start leaking VMs.)
+ * Errors, nothing freed: -EFAULT vm NULL; -EBADF vm not live (destroyed: also in debug mode);
+ * -EDEADLK called from one of the VM's conversion listeners; -EBUSY a reader (a vCPU's
+ * included) is registered, online or offline.
+ */
+int hvrt_vm_destroy_checked(hvrt_vm *vm);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Memory slots                                                                              */
@@ -513,11 +610,14 @@ int hvrt_translate_batch(hvrt_vm *vm, uint32_t as_id, const uint64_t *gfns, size
  *     online (it waits for itself): go offline first.
  *   - A reader is used by one thread at a time (it may move between threads with a hand-off
  *     that orders memory, e.g. a mutex). Different readers may run on different threads at once.
+ *     A vCPU's reader stays on the vCPU's thread.
  *   - Unregister every reader before hvrt_vm_destroy; the destroy frees them, so a reader
- *     pointer must not be used after it.
+ *     pointer must not be used after it (hvrt_vm_destroy_checked refuses with -EBUSY instead).
  *
  * Errors shared by every hvrt_reader_* call taking r: -EFAULT r NULL; -EBADF r is not a
- * registered reader (never registered, or unregistered). All calls but register and
+ * registered reader (never registered, or unregistered; in debug mode also every stale one).
+ * Debug mode only (HVRT_DEBUG=1), checked right after: -EPERM r is a vCPU's reader and this is
+ * not the vCPU's thread; -EBUSY another thread is inside a call with r. All calls but register and
  * unregister (which take a per-VM lock and may allocate) are lock-free and allocation-free;
  * quiescent, online and offline are a few instructions, translate a check of the last hit or
  * a binary search.
@@ -529,7 +629,8 @@ typedef struct hvrt_reader hvrt_reader;
 
 /*
  * Registers a new reader of vm and stores it in *reader, online. Reuses the record of an
- * unregistered reader when there is one (so an unregistered pointer may come back, live).
+ * unregistered reader when there is one (so an unregistered pointer may come back, live), except
+ * in debug mode, which never hands a record out twice.
  * Thread-safe; may run concurrently with slot changes and other readers.
  * Errors: -EFAULT vm or reader NULL; -EBADF vm not live; -ENOMEM; HVRT_EINTERNAL.
  */
@@ -538,7 +639,8 @@ int hvrt_reader_register(hvrt_vm *vm, hvrt_reader **reader);
 /*
  * Unregisters r (it goes offline first: it no longer delays slot changes). r must not be used
  * afterwards; hvrt keeps its memory until the VM is destroyed, so a late call with it gets
- * -EBADF until a later hvrt_reader_register hands the same record out again.
+ * -EBADF until a later hvrt_reader_register hands the same record out again (debug mode: -EBADF
+ * for good, also after the VM's destroy).
  * Errors: -EFAULT r NULL; -EBADF r not registered (e.g. unregistered twice); HVRT_EINTERNAL.
  */
 int hvrt_reader_unregister(hvrt_reader *r);
@@ -1118,8 +1220,9 @@ uint64_t hvrt_bitmap_next_set(const uint64_t *bitmap, uint64_t nbits, uint64_t f
  *     hvrt_vcpu_exit(v);                        // reader online
  *     switch (hvrt_vcpu_handle_exit(v, r, e)) { case HVRT_EXIT_RESUME: continue; ... }
  *
- * (hvrt_vcpu_run does exactly this loop.) One thread per hvrt_vcpu: the one that created it.
- * Destroy every hvrt_vcpu before hvrt_vm_destroy (the VM frees its readers).
+ * (hvrt_vcpu_run does exactly this loop.) One thread per hvrt_vcpu: the one that created it
+ * (debug mode refuses the others with -EPERM). Destroy every hvrt_vcpu before hvrt_vm_destroy
+ * (the VM frees its readers; hvrt_vm_destroy_checked refuses with -EBUSY while one exists).
  *
  * From hvrt_vcpu_create or hvrt_vcpu_exit until the next hvrt_vcpu_enter the reader is online.
  * Meanwhile the vCPU thread must not call what takes the VM's lock (slot changes,
@@ -1178,18 +1281,19 @@ HVRT_STATIC_ASSERT(offsetof(struct hvrt_exit_info, result) == 40, "hvrt_exit_inf
  */
 int hvrt_vcpu_create(hvrt_vm *vm, int vcpu_fd, struct kvm_run *run, hvrt_vcpu **out);
 
-/* Destroys a vCPU (its reader too); on its own thread, before hvrt_vm_destroy. NULL or an
- * already destroyed vCPU: no-op. */
+/* Destroys a vCPU (its reader too), before hvrt_vm_destroy; on any thread once the vCPU's own
+ * thread no longer uses it. NULL or an already destroyed vCPU: no-op. */
 void hvrt_vcpu_destroy(hvrt_vcpu *vcpu);
 
 /* The vCPU's reader, for hvrt_reader_translate on the vCPU thread (valid until destroy); NULL
- * for a NULL or destroyed vCPU. */
+ * for a NULL or destroyed vCPU, or one whose VM was destroyed. */
 hvrt_reader *
 hvrt_vcpu_reader(hvrt_vcpu *vcpu); /* (two lines: build.sh's export check reads one name a line) */
 
 /* Before KVM_RUN: the reader goes offline (grace periods stop waiting for this thread).
- * Errors (also of hvrt_vcpu_exit, handle_exit, exit_info and run): -EFAULT vcpu NULL; -EBADF a
- * destroyed vCPU. Lock-free, allocation-free. */
+ * Errors (also of hvrt_vcpu_exit, handle_exit, exit_info and run, checked first): -EFAULT vcpu
+ * NULL; -EBADF a destroyed vCPU, or its VM destroyed; debug mode: -EPERM not the vCPU's thread.
+ * Lock-free, allocation-free. */
 int hvrt_vcpu_enter(hvrt_vcpu *vcpu);
 /* After KVM_RUN: the reader comes back online. */
 int hvrt_vcpu_exit(hvrt_vcpu *vcpu);

@@ -15,10 +15,10 @@ internal static unsafe class ExportsErrors
     private static ReadOnlySpan<byte> Entry(int code) => code switch
     {
         0 => "OK\0success\0"u8,
-        -Errno.EPERM => "EPERM\0the reader is offline: call hvrt_reader_online first\0"u8,
+        -Errno.EPERM => "EPERM\0the reader is offline (call hvrt_reader_online first), or (HVRT_DEBUG) not this thread's vCPU\0"u8,
         -Errno.ENOENT => "ENOENT\0no slot holds this guest frame\0"u8,
         -Errno.E2BIG => "E2BIG\0config struct too large or with unknown non-zero fields\0"u8,
-        -Errno.EBADF => "EBADF\0not a live hvrt VM or reader, or a private fd that is not open\0"u8,
+        -Errno.EBADF => "EBADF\0not a live hvrt VM, reader or vCPU, or a private fd that is not open\0"u8,
         -Errno.ENOMEM => "ENOMEM\0out of memory\0"u8,
         -Errno.EACCES => "EACCES\0a discard was refused: the shared memory is a private or read-only file mapping\0"u8,
         -Errno.EFAULT => "EFAULT\0NULL pointer argument\0"u8,
@@ -30,7 +30,7 @@ internal static unsafe class ExportsErrors
         -Errno.EIO => "EIO\0I/O error reported by the kernel\0"u8,
         -Errno.ENXIO => "ENXIO\0no dirty bitmap: the bound VM logs dirty pages in a ring\0"u8,
         -Errno.EAGAIN => "EAGAIN\0try again (the kernel asked for a retry)\0"u8,
-        -Errno.EBUSY => "EBUSY\0busy: already bound, or still in use\0"u8,
+        -Errno.EBUSY => "EBUSY\0busy: already bound, readers still registered, or (HVRT_DEBUG) a reader in use by another thread\0"u8,
         -Errno.ENODEV => "ENODEV\0not supported by this KVM (no such capability or device)\0"u8,
         -Errno.ENOTTY => "ENOTTY\0not a KVM VM fd (the ioctl is unknown to the fd)\0"u8,
         -Errno.ENOSYS => "ENOSYS\0not implemented by this KVM\0"u8,

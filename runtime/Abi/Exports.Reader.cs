@@ -47,13 +47,15 @@ internal static unsafe class ExportsReader
     {
         try
         {
-            int e = CheckReader(r);
-            if (e != 0)
+            int g = IsReleaseLive(r) ? 0 : Guard(r);
+            if (g < 0)
             {
-                return e;
+                return g;
             }
             // The registry checks again under its lock: two threads may race to unregister.
-            return VmHandle.IsLive(r->Vm) ? Vm.FromHandle(r->Vm).Readers.Unregister(r) : -Errno.EBADF;
+            int e = VmHandle.IsLive(r->Vm) ? Vm.FromHandle(r->Vm).Readers.Unregister(r) : -Errno.EBADF;
+            ReaderGuard.Leave(r, g);
+            return e;
         }
         catch (Exception)
         {
@@ -61,47 +63,96 @@ internal static unsafe class ExportsReader
         }
     }
 
+    // The hot calls below test for a release-mode reader first (the one compare they always had)
+    // and run their body directly; anything else (NULL, not registered, a debug-mode reader)
+    // takes Guard, and a debug-mode reader's call is bracketed by ReaderGuard.Leave.
+
     [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_quiescent", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int Quiescent(ReaderRecord* r)
     {
-        int e = CheckOnline(r);
-        if (e == 0)
+        if (IsReleaseLive(r))
         {
-            GracePeriod.Quiescent(r);
+            return QuiescentChecked(r);
         }
+        int g = Guard(r);
+        if (g < 0)
+        {
+            return g;
+        }
+        int e = QuiescentChecked(r);
+        ReaderGuard.Leave(r, g);
         return e;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int QuiescentChecked(ReaderRecord* r)
+    {
+        if (r->Ctr == 0)
+        {
+            return -Errno.EPERM;
+        }
+        GracePeriod.Quiescent(r);
+        return 0;
     }
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_offline", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int Offline(ReaderRecord* r)
     {
-        int e = CheckReader(r);
-        if (e == 0)
+        if (IsReleaseLive(r))
         {
             GracePeriod.Offline(r);
+            return 0;
         }
-        return e;
+        int g = Guard(r);
+        if (g < 0)
+        {
+            return g;
+        }
+        GracePeriod.Offline(r);
+        ReaderGuard.Leave(r, g);
+        return 0;
     }
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_online", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int Online(ReaderRecord* r)
     {
-        int e = CheckReader(r);
-        if (e == 0)
+        if (IsReleaseLive(r))
         {
             GracePeriod.Online(r);
+            return 0;
         }
-        return e;
+        int g = Guard(r);
+        if (g < 0)
+        {
+            return g;
+        }
+        GracePeriod.Online(r);
+        ReaderGuard.Leave(r, g);
+        return 0;
     }
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_translate", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int Translate(ReaderRecord* r, uint asId, ulong gfn, HvrtTranslation* result)
     {
-        int e = CheckReader(r);
-        if (e == 0)
+        if (IsReleaseLive(r))
         {
-            e = ExportsSlots.CheckTranslation(r->Vm, asId, result);
+            return TranslateChecked(r, asId, gfn, result);
         }
+        int g = Guard(r);
+        if (g < 0)
+        {
+            return g;
+        }
+        int e = TranslateChecked(r, asId, gfn, result);
+        ReaderGuard.Leave(r, g);
+        return e;
+    }
+
+    /// <summary>hvrt_reader_translate once r is known to be registered.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int TranslateChecked(ReaderRecord* r, uint asId, ulong gfn, HvrtTranslation* result)
+    {
+        int e = ExportsSlots.CheckTranslation(r->Vm, asId, result);
         if (e != 0)
         {
             return e;
@@ -131,11 +182,23 @@ internal static unsafe class ExportsReader
     [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_translate_batch", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int TranslateBatch(ReaderRecord* r, uint asId, ulong* gfns, nuint n, HvrtTranslation* output)
     {
-        int e = CheckReader(r);
-        if (e != 0)
+        if (IsReleaseLive(r))
         {
-            return e;
+            return TranslateBatchChecked(r, asId, gfns, n, output);
         }
+        int g = Guard(r);
+        if (g < 0)
+        {
+            return g;
+        }
+        int e = TranslateBatchChecked(r, asId, gfns, n, output);
+        ReaderGuard.Leave(r, g);
+        return e;
+    }
+
+    /// <summary>hvrt_reader_translate_batch once r is known to be registered.</summary>
+    private static int TranslateBatchChecked(ReaderRecord* r, uint asId, ulong* gfns, nuint n, HvrtTranslation* output)
+    {
         if (asId >= r->Vm->NrAddressSpaces)
         {
             return -Errno.EINVAL;
@@ -148,7 +211,7 @@ internal static unsafe class ExportsReader
         {
             return 0;
         }
-        e = ExportsBatch.CheckArrays(gfns, n, output);
+        int e = ExportsBatch.CheckArrays(gfns, n, output);
         if (e != 0)
         {
             return e;
@@ -167,22 +230,15 @@ internal static unsafe class ExportsReader
         return hits;
     }
 
-    /// <summary>NULL → -EFAULT; not a registered reader (bad magic, unregistered) → -EBADF.</summary>
+    /// <summary>A registered release-mode reader: the hot calls' only check (NULL and every other record fail it).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int CheckReader(ReaderRecord* r)
-    {
-        if (r == null)
-        {
-            return -Errno.EFAULT;
-        }
-        return ReaderRecord.IsLive(r) ? 0 : -Errno.EBADF;
-    }
+    private static bool IsReleaseLive(ReaderRecord* r) => r != null && r->Magic == ReaderRecord.LiveMagic;
 
-    /// <summary>As <see cref="CheckReader"/>, then an offline reader → -EPERM.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int CheckOnline(ReaderRecord* r)
-    {
-        int e = CheckReader(r);
-        return e != 0 ? e : r->Ctr == 0 ? -Errno.EPERM : 0;
-    }
+    /// <summary>
+    /// What is not a registered release-mode reader: NULL → -EFAULT; else <see cref="ReaderGuard.Enter"/>:
+    /// -EBADF (not registered: bad magic, unregistered, quarantined) or, for a debug-mode reader,
+    /// its thread checks (-EPERM, -EBUSY) or a token (&gt; 0) for <see cref="ReaderGuard.Leave"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int Guard(ReaderRecord* r) => r == null ? -Errno.EFAULT : ReaderGuard.Enter(r);
 }

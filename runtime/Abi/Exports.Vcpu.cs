@@ -66,7 +66,7 @@ internal static unsafe class ExportsVcpu
     }
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_vcpu_reader", CallConvs = new[] { typeof(CallConvCdecl) })]
-    public static ReaderRecord* Reader(Vcpu* v) => v != null && Vcpu.IsLive(v) ? v->Reader : null;
+    public static ReaderRecord* Reader(Vcpu* v) => v != null && Vcpu.IsLive(v) && VmHandle.IsLive(v->Vm) ? v->Reader : null;
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_vcpu_enter", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int Enter(Vcpu* v)
@@ -142,7 +142,10 @@ internal static unsafe class ExportsVcpu
         }
     }
 
-    /// <summary>NULL → -EFAULT; not a live vCPU (destroyed) or its VM destroyed → -EBADF.</summary>
+    /// <summary>
+    /// NULL → -EFAULT; not a live vCPU (destroyed) or its VM destroyed → -EBADF; in debug mode a
+    /// thread other than the vCPU's → -EPERM (a release-mode vCPU never reaches that check).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int Check(Vcpu* v)
     {
@@ -150,6 +153,20 @@ internal static unsafe class ExportsVcpu
         {
             return -Errno.EFAULT;
         }
-        return Vcpu.IsLive(v) && VmHandle.IsLive(v->Vm) ? 0 : -Errno.EBADF;
+        if (v->Magic != Vcpu.LiveMagic)
+        {
+            return CheckDebug(v);
+        }
+        return VmHandle.IsLive(v->Vm) ? 0 : -Errno.EBADF;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int CheckDebug(Vcpu* v)
+    {
+        if (v->Magic != Vcpu.DebugLiveMagic || !VmHandle.IsLive(v->Vm))
+        {
+            return -Errno.EBADF;
+        }
+        return v->Owner == DebugThread.Current ? 0 : -Errno.EPERM;
     }
 }

@@ -53,12 +53,27 @@ internal static unsafe class ExportsVm
         {
             if (VmHandle.IsLive(vm))
             {
-                Vm.FromHandle(vm).Destroy();
+                // From a listener: refused (a void function cannot say so; the checked one can).
+                Vm.FromHandle(vm).TryDestroy(checkReaders: false);
             }
         }
         catch (Exception)
         {
             // Nothing can be reported from a void function; the VM is as freed as it got.
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_vm_destroy_checked", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int VmDestroyChecked(VmHandle* vm)
+    {
+        try
+        {
+            int e = ExportsSlots.CheckVm(vm);
+            return e != 0 ? e : Vm.FromHandle(vm).TryDestroy(checkReaders: true);
+        }
+        catch (Exception)
+        {
+            return -Errno.EINTERNAL;
         }
     }
 

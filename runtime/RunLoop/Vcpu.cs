@@ -21,11 +21,20 @@ internal unsafe struct Vcpu
     /// <summary>"hvrt-vcp": live; cleared on destroy so a stale pointer is refused with -EBADF.</summary>
     public const ulong LiveMagic = 0x7063762d74727668;
 
+    /// <summary>
+    /// "hvrt-vcd": live in debug mode (HVRT_DEBUG=1). Fails the exports' compare with
+    /// <see cref="LiveMagic"/>, so only debug vCPUs take the checked path (thread checks).
+    /// </summary>
+    public const ulong DebugLiveMagic = 0x6463762d74727668;
+
     public ulong Magic;
     public VmHandle* Vm;
     public byte* Run;
     public ReaderRecord* Reader;
     public int Fd;
+
+    /// <summary>The creating thread (<see cref="DebugThread"/>); set and checked in debug mode only.</summary>
+    public ulong Owner;
 
     /// <summary>1 when the previous exit was a memory fault hvrt resolved (converted, or found already converted).</summary>
     public int PrevFault;
@@ -35,8 +44,9 @@ internal unsafe struct Vcpu
 
     public HvrtExitInfo Info;
 
+    /// <summary>Live, in either mode.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool IsLive(Vcpu* v) => v->Magic == LiveMagic;
+    public static bool IsLive(Vcpu* v) => v->Magic == LiveMagic || v->Magic == DebugLiveMagic;
 
     /// <summary>hvrt_vcpu_create after the argument checks: registers the reader, then allocates.</summary>
     public static int Create(VmHandle* vm, int fd, byte* run, out Vcpu* vcpu)
@@ -67,12 +77,25 @@ internal unsafe struct Vcpu
         v->Reader = reader;
         v->Fd = fd;
         v->Info.Slot = uint.MaxValue;
-        v->Magic = LiveMagic;
+        if (DebugMode.Enabled)
+        {
+            v->Owner = DebugThread.Current;
+            ReaderGuard.SetOwner(reader, v->Owner);
+            v->Magic = DebugLiveMagic;
+        }
+        else
+        {
+            v->Magic = LiveMagic;
+        }
         vcpu = v;
         return 0;
     }
 
-    /// <summary>Unregisters the reader and frees the record (the VM must still be live).</summary>
+    /// <summary>
+    /// Unregisters the reader and frees the record (debug mode: quarantines it). With the VM
+    /// already destroyed its reader went with it; only debug mode can tell (the VM's block is
+    /// still mapped), release mode reads freed memory here, which hvrt.h forbids.
+    /// </summary>
     public static void Destroy(Vcpu* v)
     {
         v->Magic = 0;
@@ -80,6 +103,6 @@ internal unsafe struct Vcpu
         {
             VmState.FromHandle(v->Vm).Readers.Unregister(v->Reader);
         }
-        NativeAlloc.Free(v, (nuint)sizeof(Vcpu));
+        Quarantine.Retire(v, (nuint)sizeof(Vcpu));
     }
 }

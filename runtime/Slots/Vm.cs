@@ -108,7 +108,7 @@ internal sealed unsafe partial class Vm
         ReaderRegistry.FreeAll(_handle);
         FreeAttributes();
         FreeDirtyLog();
-        NativeAlloc.Free(_handle, (nuint)sizeof(VmHandle));
+        Quarantine.Retire(_handle, (nuint)sizeof(VmHandle));
         _handle = null;
     }
 

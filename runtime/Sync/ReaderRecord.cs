@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Hvrt.Index;
+using Hvrt.Memory;
 using Hvrt.Slots;
 
 namespace Hvrt.Sync;
@@ -39,6 +40,14 @@ internal unsafe struct ReaderRecord
     /// <summary>"hvrt-unr": unregistered, on the free list; calls with it are -EBADF.</summary>
     public const ulong FreeMagic = 0x726e752d74727668;
 
+    /// <summary>
+    /// "hvrt-rdd": registered in debug mode (HVRT_DEBUG=1). Not <see cref="LiveMagic"/>, so the
+    /// exports' one compare sends every call with it to the checked path (<see cref="ReaderGuard"/>)
+    /// and release mode pays nothing for the checks. Such a record has a <see cref="ReaderDebug"/>
+    /// right after it.
+    /// </summary>
+    public const ulong DebugLiveMagic = 0x6464722d74727668;
+
     public ulong Magic;
     public VmHandle* Vm;
 
@@ -51,8 +60,12 @@ internal unsafe struct ReaderRecord
     public ReaderCache Cache0;
     public ReaderCache Cache1;
 
+    /// <summary>Registered, in either mode.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool IsLive(ReaderRecord* r) => r->Magic == LiveMagic;
+    public static bool IsLive(ReaderRecord* r) => r->Magic == LiveMagic || r->Magic == DebugLiveMagic;
+
+    /// <summary>Bytes of a record's allocation: the record, plus its <see cref="ReaderDebug"/> in debug mode.</summary>
+    public static nuint AllocBytes => (nuint)(sizeof(ReaderRecord) + (DebugMode.Enabled ? sizeof(ReaderDebug) : 0));
 
     /// <summary>The last-hit cache of an address space; asId is below the VM's count (at most 2).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

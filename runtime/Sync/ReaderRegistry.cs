@@ -17,7 +17,9 @@ namespace Hvrt.Sync;
 /// record free and puts it on a free list that register reuses. So a writer holding a pointer to a
 /// record that was unregistered meanwhile reads a valid record (ctr 0: offline) and never freed
 /// memory, and a stale <c>hvrt_reader *</c> gets -EBADF instead of a use-after-free, until the
-/// record is handed out again.
+/// record is handed out again. In debug mode (HVRT_DEBUG=1) records are never handed out again
+/// (an unregistered one stays on the list, offline, until the VM is destroyed) and the destroy
+/// quarantines them (<see cref="Quarantine"/>), so a stale reader is -EBADF for good.
 /// </summary>
 internal sealed unsafe class ReaderRegistry
 {
@@ -36,7 +38,7 @@ internal sealed unsafe class ReaderRegistry
             bool fresh = !_free.TryPop(out nint reused);
             if (fresh)
             {
-                r = (ReaderRecord*)NativeAlloc.Alloc((nuint)sizeof(ReaderRecord));
+                r = (ReaderRecord*)NativeAlloc.Alloc(ReaderRecord.AllocBytes);
                 if (r == null)
                 {
                     reader = null;
@@ -51,7 +53,7 @@ internal sealed unsafe class ReaderRegistry
             r->Cache0 = ReaderCache.Empty;
             r->Cache1 = ReaderCache.Empty;
             GracePeriod.Online(r);
-            r->Magic = ReaderRecord.LiveMagic;
+            r->Magic = DebugMode.Enabled ? ReaderRecord.DebugLiveMagic : ReaderRecord.LiveMagic;
             if (fresh)
             {
                 r->Next = vm->Readers;
@@ -75,7 +77,11 @@ internal sealed unsafe class ReaderRegistry
                 return -Errno.EBADF;
             }
             // Push first: if the stack cannot grow, the reader stays registered and nothing changed.
-            _free.Push((nint)r);
+            // Debug mode never reuses a record, so a stale pointer cannot become live again.
+            if (!DebugMode.Enabled)
+            {
+                _free.Push((nint)r);
+            }
             GracePeriod.Offline(r);
             r->Cache0 = ReaderCache.Empty;
             r->Cache1 = ReaderCache.Empty;
@@ -84,7 +90,18 @@ internal sealed unsafe class ReaderRegistry
         }
     }
 
-    /// <summary>Frees every record of vm (VM destroy; no reader or writer may run).</summary>
+    /// <summary>Readers of vm still registered (vCPUs' included): hvrt_vm_destroy_checked's -EBUSY.</summary>
+    public static int CountRegistered(VmHandle* vm)
+    {
+        int n = 0;
+        for (var r = (ReaderRecord*)Volatile.Read(ref *(nint*)&vm->Readers); r != null; r = r->Next)
+        {
+            n += ReaderRecord.IsLive(r) ? 1 : 0;
+        }
+        return n;
+    }
+
+    /// <summary>Frees (debug mode: quarantines) every record of vm (VM destroy; no reader or writer may run).</summary>
     public static void FreeAll(VmHandle* vm)
     {
         ReaderRecord* r = vm->Readers;
@@ -92,7 +109,7 @@ internal sealed unsafe class ReaderRegistry
         while (r != null)
         {
             ReaderRecord* next = r->Next;
-            NativeAlloc.Free(r, (nuint)sizeof(ReaderRecord));
+            Quarantine.Retire(r, ReaderRecord.AllocBytes);
             r = next;
         }
     }

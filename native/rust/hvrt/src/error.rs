@@ -38,7 +38,7 @@ impl Error {
     pub const EMFILE: Error = Error { code: sys::HVRT_EMFILE };
     /// `HVRT_EDEADLK`: a change of the VM from inside its own conversion listener.
     pub const EDEADLK: Error = Error { code: sys::HVRT_EDEADLK };
-    /// `HVRT_EBUSY`: already bound, or still in use.
+    /// `HVRT_EBUSY`: already bound, readers still registered, or (debug mode) a reader in use by another thread.
     pub const EBUSY: Error = Error { code: sys::HVRT_EBUSY };
     /// `HVRT_ENODEV`: not supported by this KVM, or not bound.
     pub const ENODEV: Error = Error { code: sys::HVRT_ENODEV };

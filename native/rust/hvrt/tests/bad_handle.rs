@@ -133,3 +133,27 @@ fn vms_are_independent() {
     drop(b);
     assert!(translates_as(&a, s.gfn + 1, &s, 2));
 }
+
+/// hvrt_vm_destroy_checked (native/tests/misuse_test.c): -EBUSY while a reader is registered,
+/// nothing freed; 0 once it is gone; -EFAULT for NULL. The safe layer orders this by borrows,
+/// so it goes through hvrt::sys on a VM the test owns.
+#[test]
+fn destroy_checked_refuses_while_a_reader_is_registered() {
+    let _serial = serial();
+    let mut vm: *mut hvrt_vm = null_mut();
+    let mut reader: *mut hvrt_reader = null_mut();
+    let mut t = hvrt_translation::default();
+    let v1 = valid_v1();
+    // SAFETY: a VM and a reader this test creates and unregisters/destroys in order; the
+    // refused destroy frees nothing, so both stay valid until their own calls.
+    unsafe {
+        assert_eq!(hvrt_vm_destroy_checked(null_mut()), HVRT_EFAULT);
+        assert_eq!(hvrt_vm_create(null(), &mut vm), 0);
+        assert_eq!(hvrt_set_user_memory_region(vm, &v1), 0);
+        assert_eq!(hvrt_reader_register(vm, &mut reader), 0);
+        assert_eq!(hvrt_vm_destroy_checked(vm), HVRT_EBUSY);
+        assert_eq!(hvrt_reader_translate(reader, 0, 0, &mut t), 0);
+        assert_eq!(hvrt_reader_unregister(reader), 0);
+        assert_eq!(hvrt_vm_destroy_checked(vm), 0);
+    }
+}

@@ -29,10 +29,10 @@ macro_rules! errno_map {
 
 errno_map! {
     OK HVRT_OK = 0, "success";
-    EPERM HVRT_EPERM = -1, "the reader is offline: call hvrt_reader_online first";
+    EPERM HVRT_EPERM = -1, "the reader is offline (call hvrt_reader_online first), or (HVRT_DEBUG) not this thread's vCPU";
     ENOENT HVRT_ENOENT = -2, "no slot holds this guest frame";
     E2BIG HVRT_E2BIG = -7, "config struct too large or with unknown non-zero fields";
-    EBADF HVRT_EBADF = -9, "not a live hvrt VM or reader, or a private fd that is not open";
+    EBADF HVRT_EBADF = -9, "not a live hvrt VM, reader or vCPU, or a private fd that is not open";
     ENOMEM HVRT_ENOMEM = -12, "out of memory";
     EACCES HVRT_EACCES = -13, "a discard was refused: the shared memory is a private or read-only file mapping";
     EFAULT HVRT_EFAULT = -14, "NULL pointer argument";
@@ -44,7 +44,7 @@ errno_map! {
     EIO HVRT_EIO = -5, "I/O error reported by the kernel";
     ENXIO HVRT_ENXIO = -6, "no dirty bitmap: the bound VM logs dirty pages in a ring";
     EAGAIN HVRT_EAGAIN = -11, "try again (the kernel asked for a retry)";
-    EBUSY HVRT_EBUSY = -16, "busy: already bound, or still in use";
+    EBUSY HVRT_EBUSY = -16, "busy: already bound, readers still registered, or (HVRT_DEBUG) a reader in use by another thread";
     ENODEV HVRT_ENODEV = -19, "not supported by this KVM (no such capability or device)";
     ENOTTY HVRT_ENOTTY = -25, "not a KVM VM fd (the ioctl is unknown to the fd)";
     ENOSYS HVRT_ENOSYS = -38, "not implemented by this KVM";

@@ -29,6 +29,9 @@ extern "C" {
     pub fn hvrt_vm_create(cfg: *const hvrt_vm_config, out: *mut *mut hvrt_vm) -> c_int;
     /// Destroys a VM (NULL or destroyed: no-op).
     pub fn hvrt_vm_destroy(vm: *mut hvrt_vm);
+    /// Destroys a VM unless readers or vCPUs are still registered (-EBUSY) or called from its
+    /// conversion listener (-EDEADLK).
+    pub fn hvrt_vm_destroy_checked(vm: *mut hvrt_vm) -> c_int;
 
     /// KVM_SET_USER_MEMORY_REGION2.
     pub fn hvrt_set_user_memory_region2(vm: *mut hvrt_vm, r: *const kvm_userspace_memory_region2) -> c_int;
