@@ -233,6 +233,8 @@ static uint64_t hva_of(const struct world *w, uint64_t page)
 
 typedef int (*op_fn)(struct world *w, const void *arg);
 
+#define EINTERNAL_RET 4000 /* an op's own "unexpected" (matches no injected errno) */
+
 #define FD_PRIV0 (-10) /* req.fd: the world's private memfd 0 / 1, its guest_memfd */
 #define FD_PRIV1 (-11)
 #define FD_GMEM (-12)
@@ -358,6 +360,48 @@ static int op_guest_memfd(struct world *w, const void *arg)
     return 0;
 }
 
+/* A vCPU exit that converts (vcpu_fd -1: the exit is written by hand, as vcpu_test.c does):
+ * KVM_EXIT_MEMORY_FAULT (priv: to private) or KVM_HC_MAP_GPA_RANGE (to shared) over the range.
+ * RESUME is success; a failed conversion gives its -errno and, for the hypercall, tells the
+ * guest -KVM_EFAULT. The vCPU is made and destroyed in the call (its allocations count too). */
+static int op_exit(struct world *w, const void *arg)
+{
+    const struct range *q = arg;
+    static uint64_t page[4096 / 8];
+    struct kvm_run *run = (struct kvm_run *)(void *)page;
+    memset(page, 0, sizeof page);
+    hvrt_vcpu *v = NULL;
+    int rc = hvrt_vcpu_create(w->vm, -1, run, &v);
+    if (rc != 0)
+        return rc;
+    int ret, err;
+    if (q->priv) {
+        run->exit_reason = KVM_EXIT_MEMORY_FAULT;
+        struct hvrt_kvm_memory_fault *mf = HVRT_KVM_MEMORY_FAULT(run);
+        mf->flags = KVM_MEMORY_EXIT_FLAG_PRIVATE;
+        mf->gpa = q->gfn * PAGE;
+        mf->size = q->npages * PAGE;
+        ret = -1;
+        err = EFAULT;
+    } else {
+        run->exit_reason = KVM_EXIT_HYPERCALL;
+        run->hypercall.nr = KVM_HC_MAP_GPA_RANGE;
+        run->hypercall.args[0] = q->gfn * PAGE;
+        run->hypercall.args[1] = q->npages;
+        run->hypercall.args[2] = KVM_MAP_GPA_RANGE_DECRYPTED;
+        ret = 0;
+        err = 0;
+    }
+    rc = hvrt_vcpu_handle_exit(v, ret, err);
+    if (rc < 0 && !q->priv && run->hypercall.ret != (uint64_t)-(int64_t)KVM_EFAULT) {
+        fprintf(stderr, "  MAP_GPA_RANGE failed with %d but hypercall.ret = 0x%llx\n", rc,
+                (unsigned long long)run->hypercall.ret);
+        rc = -EINTERNAL_RET;
+    }
+    hvrt_vcpu_destroy(v);
+    return rc == HVRT_EXIT_RESUME ? 0 : rc < 0 ? rc : -EINTERNAL_RET;
+}
+
 /* ---- Memory contents (the conversion steps) ------------------------------------------------ */
 
 /* The private-memory layout (one address space, SW_PROTECTED):
@@ -449,6 +493,43 @@ static void mem_to_shared(struct world *w, enum mem_when when)
     for (uint64_t g = 0; g < 40; g++) {
         ok = kept(w, g, 0) && ok;
         if (!in_range(g, 2, 36))
+            ok = kept(w, g, 1) && ok;
+        else if (when == MEM_DONE)
+            ok = dropped(w, g, 1) && ok;
+    }
+    CHECK(ok);
+}
+
+/* After the conversions above private is [36, 40): a memory fault makes [20, 22) private, dropping
+ * only their shared side. */
+static void mem_fault_to_private(struct world *w, enum mem_when when)
+{
+    if (when == MEM_BEFORE) {
+        fill_all(w);
+        return;
+    }
+    bool ok = true;
+    for (uint64_t g = 0; g < 40; g++) {
+        ok = kept(w, g, 1) && ok;
+        if (!in_range(g, 20, 22))
+            ok = kept(w, g, 0) && ok;
+        else if (when == MEM_DONE)
+            ok = dropped(w, g, 0) && ok;
+    }
+    CHECK(ok);
+}
+
+/* The guest makes [36, 38) shared: only their private side is punched. */
+static void mem_hypercall_to_shared(struct world *w, enum mem_when when)
+{
+    if (when == MEM_BEFORE) {
+        fill_all(w);
+        return;
+    }
+    bool ok = true;
+    for (uint64_t g = 0; g < 40; g++) {
+        ok = kept(w, g, 0) && ok;
+        if (!in_range(g, 36, 38))
             ok = kept(w, g, 1) && ok;
         else if (when == MEM_DONE)
             ok = dropped(w, g, 1) && ok;
@@ -676,6 +757,8 @@ static const struct step private_steps[] = {
     { "convert to private [2, 40) (madvise)", op_convert, &(struct range){ 2, 38, 1 }, EIO, mem_to_private },
     { "convert to shared [0, 36) (fallocate)", op_convert, &(struct range){ 0, 36, 0 }, EIO, mem_to_shared },
     { "convert to private, no slot (no discard)", op_convert, &(struct range){ 1ull << 30, 1024, 1 }, EIO, NULL },
+    { "vCPU memory fault to private [20, 22)", op_exit, &(struct range){ 20, 2, 1 }, EIO, mem_fault_to_private },
+    { "vCPU MAP_GPA_RANGE to shared [36, 38)", op_exit, &(struct range){ 36, 2, 0 }, EIO, mem_hypercall_to_shared },
     { "_ext delete PRIVATE (file's last slot)", op_region, &(struct req){ 3, SLOT(0, 2), 0, 0, 0, 0, 0, 0 }, EIO, NULL },
     { "_ext delete PRIVATE (file still used)", op_region, &(struct req){ 3, SLOT(0, 0), 0, 0, 0, 0, 0, 0 }, EIO, NULL },
 };
