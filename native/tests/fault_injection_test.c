@@ -13,6 +13,7 @@
  * Real memfds, real /dev/kvm (the bound part skips with the reason where it cannot open). */
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include "hvrt_inline.h"
 #include "test_util.h"
 
@@ -327,6 +328,42 @@ static int op_dirty_get(struct world *w, const void *arg)
 {
     uint64_t bitmap[4]; /* slots of up to 256 pages */
     return hvrt_dirty_log_get(w->vm, *(const uint32_t *)arg, bitmap);
+}
+
+static int op_dirty_view(struct world *w, const void *arg)
+{
+    const uint64_t *view = NULL;
+    return hvrt_dirty_log_get_view(w->vm, *(const uint32_t *)arg, &view);
+}
+
+struct lookups {
+    hvrt_vm *vm;
+    int rc;
+};
+
+static void *lookups_thread(void *p)
+{
+    struct lookups *l = p;
+    struct hvrt_translation t;
+    struct hvrt_slot_range r[4];
+    l->rc = hvrt_translate(l->vm, 0, 3, &t);
+    int n = hvrt_find_slots_by_hva(l->vm, 0, UINT64_MAX, r, 4);
+    if (l->rc == 0 && n < 0)
+        l->rc = n;
+    return NULL;
+}
+
+/* The first read section of a new thread takes a record (the one allocation of hvrt_translate
+ * and the reverse queries, -ENOMEM when it fails); a record a dead thread left may be reused. */
+static int op_new_thread_lookups(struct world *w, const void *arg)
+{
+    (void)arg;
+    struct lookups l = { w->vm, 1 };
+    pthread_t th;
+    if (pthread_create(&th, NULL, lookups_thread, &l) != 0)
+        FATAL("pthread_create");
+    pthread_join(th, NULL);
+    return l.rc;
 }
 
 static int op_dirty_clear(struct world *w, const void *arg)
@@ -731,6 +768,7 @@ static const struct step unbound_steps[] = {
     { "dirty_log_get (manual protect)", op_dirty_get, &slot01, EIO, NULL },
     { "dirty_log_clear", op_dirty_clear, &slot01, EIO, NULL },
     { "reader_register", op_reader, NULL, EIO, NULL },
+    { "translate + find_slots on a new thread", op_new_thread_lookups, NULL, EIO, NULL },
     { "vcpu_create (no KVM)", op_vcpu, NULL, EIO, NULL },
     { "vm_create", op_vm_create, NULL, EIO, NULL },
     { "v1 delete of a logging slot", op_region, &(struct req){ 1, SLOT(0, 1), 0, 0, 0, 0, 0, 0 }, EIO, NULL },
@@ -784,6 +822,14 @@ static bool setup_kvm(struct world *w)
     return true;
 }
 
+static bool setup_kvm_bound(struct world *w)
+{
+    setup_kvm(w);
+    if (hvrt_kvm_bind(w->vm, w->kvm_vm, 0) != 0)
+        FATAL("bind");
+    return true;
+}
+
 static const struct step bound_steps[] = {
     { "kvm_bind (caps, replay of 2 slots)", op_bind, NULL, EIO, NULL },
     { "bound v1 create", op_region, &(struct req){ 1, SLOT(0, 2), 0, 32, 8, 32, 0, 0 }, EIO, NULL },
@@ -796,6 +842,7 @@ static const struct step bound_steps[] = {
     { "bound dirty_log_clear", op_dirty_clear, &slot01, EIO, NULL },
     { "bound region2 create LOG_DIRTY, 256 pages", op_region, &(struct req){ 2, SLOT(0, 6), F_LOG, 128, 256, 0, 0, 0 }, EIO, NULL },
     { "bound dirty_log_get (harvest buffer grows)", op_dirty_get, &slot06, EIO, NULL },
+    { "bound dirty_log_get_view", op_dirty_view, &slot01, EIO, NULL },
     { "bound dirty_log_set_mode", op_dirty_mode, NULL, EIO, NULL },
     { "bound v1 delete of a logging slot", op_region, &(struct req){ 1, SLOT(0, 1), 0, 0, 0, 0, 0, 0 }, EIO, NULL },
     { "bound region2 delete", op_region, &(struct req){ 2, SLOT(0, 3), 0, 0, 0, 0, 0, 0 }, EIO, NULL },
@@ -826,6 +873,12 @@ static void bound(void)
     kvm_nr_as = n > 1 ? 2 : 1;
     close(probe);
     scenario(setup_kvm, bound_steps, (int)(sizeof bound_steps / sizeof bound_steps[0]), "bound");
+    static const struct kvm_userspace_memory_region2 batch[3] = {
+        { .slot = SLOT(0, 10), .guest_phys_addr = 24 * PAGE, .memory_size = PAGE, .userspace_addr = 100 * PAGE },
+        { .slot = SLOT(0, 11), .flags = F_LOG, .guest_phys_addr = 25 * PAGE, .memory_size = 2 * PAGE, .userspace_addr = 101 * PAGE },
+        { .slot = SLOT(0, 12), .guest_phys_addr = 27 * PAGE, .memory_size = PAGE, .userspace_addr = 103 * PAGE },
+    };
+    batch_faults(setup_kvm_bound, "bound batch of 3 creates (one fails)", batch, 3);
 
     /* Whether this KVM takes a guest_memfd slot on a type-0 VM. */
     struct world w;
