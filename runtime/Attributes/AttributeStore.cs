@@ -485,10 +485,11 @@ internal sealed unsafe class AttributeStore
         AllocatedBytes = 0;
     }
 
-    // The process-wide "every page PRIVATE" sentinels: read-only, never freed.
+    // The process-wide "every page PRIVATE" sentinels: read-only, never freed. Not a fault
+    // injection site: a failure in the type initializer would fail every later VM.
     private static nint FullChunk()
     {
-        var c = (ulong*)NativeAlloc.Alloc(ChunkBytes);
+        var c = (ulong*)NativeAlloc.AllocPermanent(ChunkBytes);
         if (c == null)
         {
             throw new System.OutOfMemoryException();
@@ -500,7 +501,7 @@ internal sealed unsafe class AttributeStore
 
     private static nint FullNode(nint child)
     {
-        var n = (nint*)NativeAlloc.Alloc(NodeBytes);
+        var n = (nint*)NativeAlloc.AllocPermanent(NodeBytes);
         if (n == null)
         {
             throw new System.OutOfMemoryException();

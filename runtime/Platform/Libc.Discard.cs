@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Hvrt.Testing;
 
 namespace Hvrt.Platform;
 
@@ -19,12 +20,20 @@ internal static unsafe partial class Libc
     /// <summary>fallocate(fd, PUNCH_HOLE | KEEP_SIZE, offset, len): 0 or -errno.</summary>
     public static int PunchHole(int fd, ulong offset, ulong len)
     {
+        if (FaultInjection.Armed && FaultInjection.Hit(FaultSite.Fallocate) is int e and not 0)
+        {
+            return -e;
+        }
         return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (long)offset, (long)len) < 0 ? LastError() : 0;
     }
 
     /// <summary>madvise(addr, len, advice): 0 or -errno.</summary>
     public static int Madvise(ulong addr, ulong len, int advice)
     {
+        if (FaultInjection.Armed && FaultInjection.Hit(FaultSite.Madvise) is int e and not 0)
+        {
+            return -e;
+        }
         return madvise((nint)addr, (nuint)len, advice) < 0 ? LastError() : 0;
     }
 }

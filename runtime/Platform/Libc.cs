@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Hvrt.Testing;
 
 namespace Hvrt.Platform;
 
@@ -49,9 +50,13 @@ internal static unsafe partial class Libc
         return r < 0 ? LastError() : 0;
     }
 
-    /// <summary>Duplicates fd above 2 with FD_CLOEXEC; returns the new fd or -errno.</summary>
+    /// <summary>Duplicates fd above 2 with FD_CLOEXEC; returns the new fd or -errno. A fault-injection site (<see cref="FaultSite.Dup"/>).</summary>
     public static int DupCloexec(int fd)
     {
+        if (FaultInjection.Armed && FaultInjection.Hit(FaultSite.Dup) is int e and not 0)
+        {
+            return -e;
+        }
         int r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         return r < 0 ? LastError() : r;
     }

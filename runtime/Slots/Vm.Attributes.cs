@@ -74,8 +74,14 @@ internal sealed unsafe partial class Vm
                 return -Errno.EDEADLK;
             }
             bool isPrivate = (a.Attributes & MemAttr.Private) != 0;
-            // A bound KVM that takes PRIVATE gets the change first; its refusal changes nothing here.
-            int r = KvmSetAttributes(start, end, isPrivate);
+            // Reserved first: -ENOMEM comes before KVM is asked and before the inline readers'
+            // limit drops, and the SetRange below cannot fail.
+            int r = Attributes.Reserve(start, end, isPrivate);
+            // A bound KVM that takes PRIVATE gets the change next; its refusal changes nothing here.
+            if (r == 0)
+            {
+                r = KvmSetAttributes(start, end, isPrivate);
+            }
             if (r != 0)
             {
                 return r;

@@ -213,12 +213,14 @@ internal sealed unsafe partial class Vm
         {
             return -Errno.ENOMEM;
         }
+        // Kept from here even if the bitmap cannot be had: dropping the table would leak its
+        // cells (all null, so markers find nothing in it).
+        Volatile.Write(ref _dirty, table);
         DirtyBitmap* b = DirtyBitmap.Alloc(npages, hva, (DirtyLogMode & DirtyLogInitiallySet) != 0);
         if (b == null)
         {
             return -Errno.ENOMEM;
         }
-        Volatile.Write(ref _dirty, table);
         table.Set(asId, id, b);
         return 0;
     }

@@ -144,8 +144,16 @@ internal sealed unsafe partial class Vm
             return r;
         }
 
-        // hvrt accepts the change. A bound KVM gets it first and its answer wins; if hvrt then
-        // cannot apply it (-ENOMEM, -EMFILE: hvrt changed nothing), KVM's slot is put back.
+        // hvrt accepts the change. It reserves the snapshot room every kind of change needs
+        // before KVM is asked (the op's own Prepare below then allocates nothing), so -ENOMEM there
+        // leaves KVM untouched and a delete cannot fail after KVM deleted: putting the slot back
+        // would lose KVM's dirty log of it.
+        if (!Change(asId).Prepare())
+        {
+            return -Errno.ENOMEM;
+        }
+        // A bound KVM gets the change first and its answer wins; if hvrt then cannot apply it
+        // (-ENOMEM for a dirty bitmap, -EMFILE: hvrt changed nothing), KVM's slot is put back.
         r = KvmSetRegion(mem, entry);
         if (r != 0)
         {

@@ -175,3 +175,19 @@ pub const HVRT_MMIO_READONLY_WRITE: u32 = 2;
 pub const HVRT_MMIO_PRIVATE: u32 = 3;
 /// `HVRT_MMIO_IN_SLOT`: in a slot, not a READONLY write.
 pub const HVRT_MMIO_IN_SLOT: u32 = 4;
+
+// Testing hooks (test-only fault injection): hvrt_test_fail_nth's sites.
+/// `HVRT_FAULT_ALLOC`: every unmanaged allocation (-ENOMEM).
+pub const HVRT_FAULT_ALLOC: u32 = 1 << 0;
+/// `HVRT_FAULT_FALLOCATE`: a conversion's fallocate(PUNCH_HOLE).
+pub const HVRT_FAULT_FALLOCATE: u32 = 1 << 1;
+/// `HVRT_FAULT_MADVISE`: a conversion's madvise.
+pub const HVRT_FAULT_MADVISE: u32 = 1 << 2;
+/// `HVRT_FAULT_KVM_IOCTL`: every ioctl hvrt issues.
+pub const HVRT_FAULT_KVM_IOCTL: u32 = 1 << 3;
+/// `HVRT_FAULT_DUP`: the dup of a private fd.
+pub const HVRT_FAULT_DUP: u32 = 1 << 4;
+/// `HVRT_FAULT_MMAP`: the mmap of a new guest_memfd's shared half.
+pub const HVRT_FAULT_MMAP: u32 = 1 << 5;
+/// `HVRT_FAULT_ALL`.
+pub const HVRT_FAULT_ALL: u32 = 0x3f;

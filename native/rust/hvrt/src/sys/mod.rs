@@ -163,4 +163,9 @@ extern "C" {
     pub fn hvrt_vcpu_exit_info(vcpu: *const hvrt_vcpu, info: *mut hvrt_exit_info) -> c_int;
     /// enter, KVM_RUN, exit, handle_exit until an exit is not RESUME.
     pub fn hvrt_vcpu_run(vcpu: *mut hvrt_vcpu) -> c_int;
+
+    /// Test-only: the nth call at `sites` (`HVRT_FAULT_*`) fails with errno `err`; (0, 0, 0) disarms.
+    pub fn hvrt_test_fail_nth(sites: u32, nth: u64, err: c_int) -> c_int;
+    /// Test-only: calls counted since arming, and the site that was failed (0: none).
+    pub fn hvrt_test_fault_status(calls: *mut u64, fired: *mut u32) -> c_int;
 }
