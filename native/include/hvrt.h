@@ -993,7 +993,8 @@ int hvrt_remove_conversion_listener(hvrt_vm *vm, hvrt_conversion_cb cb, void *ct
  * first and to hvrt only if KVM accepted it, so both hold the same slots:
  *   1. hvrt's own checks run first (those of hvrt_set_user_memory_region2 and the VM's config:
  *      max_gpa_bits, max_user_slots, ...): a request hvrt refuses returns hvrt's errno and never
- *      reaches KVM. Identical requests (no change) return 0 without asking KVM.
+ *      reaches KVM. Identical requests (no change) return 0 without asking KVM. hvrt also reserves
+ *      the index room the change needs here, so -ENOMEM for it is returned before KVM is asked.
  *   2. KVM gets the request: hvrt_set_user_memory_region as KVM_SET_USER_MEMORY_REGION;
  *      hvrt_set_user_memory_region2, _ext and every entry of hvrt_set_user_memory_regions as
  *      KVM_SET_USER_MEMORY_REGION2 (as KVM_SET_USER_MEMORY_REGION where the VM lacks
@@ -1002,7 +1003,8 @@ int hvrt_remove_conversion_listener(hvrt_vm *vm, hvrt_conversion_cb cb, void *ct
  *      So on a bound VM KVM's rules add to hvrt's: a guest_memfd made by ANOTHER KVM VM, and an
  *      _ext private fd that is not a guest_memfd (memfd, regular file), are KVM's -EINVAL; a slot
  *      KVM has that hvrt does not (made on the fd directly) is KVM's -EEXIST.
- *   3. hvrt applies it. If that fails (-ENOMEM, or -EMFILE duplicating the private fd), KVM's
+ *   3. hvrt applies it. If that fails (-ENOMEM for the slot's own records, or -EMFILE
+ *      duplicating the private fd; a delete cannot fail here), KVM's
  *      slot is put back as hvrt has it (a create deleted, a delete re-created with hvrt's
  *      duplicate of the file, a move moved back, old flags restored) and hvrt's errno returned.
  * A batch sends its entries to KVM one by one as they are applied; hvrt's readers still see the
