@@ -6,7 +6,7 @@
 
 use hvrt::sys::{kvm_userspace_memory_region2, KVM_MEM_LOG_DIRTY_PAGES};
 use hvrt::{Error, HvrtGuestMemory, HvrtMemory, Mapping, Vm};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use vm_memory::{
     Address, Bytes, GuestAddress, GuestAddressSpace, GuestMemory, GuestMemoryAtomic, GuestMemoryMmap,
@@ -278,13 +278,19 @@ fn concurrent_views_during_slot_changes() {
     const AT: [u64; 2] = [0x4000_0000, 0x5000_0000];
     let bridge = hvrt_memory(&LAYOUT);
     let stop = Arc::new(AtomicBool::new(false));
+    // The writer starts once every reader has taken a view: under load a reader may otherwise
+    // be scheduled only after all 150 rounds and check none of them.
+    let started = Arc::new(AtomicUsize::new(0));
     let mut threads = vec![];
     for t in 0..3u64 {
         let b = bridge.clone();
-        let stop = stop.clone();
+        let (stop, started) = (stop.clone(), started.clone());
         threads.push(std::thread::spawn(move || {
             let (mut views, mut seen_extra) = (0u64, 0u64);
-            while !stop.load(Ordering::Relaxed) {
+            while views <= 1 || !stop.load(Ordering::Relaxed) {
+                if views == 1 {
+                    started.fetch_add(1, Ordering::SeqCst);
+                }
                 let m = b.memory();
                 views += 1;
                 // The fixed regions are always there, and writable.
@@ -309,6 +315,9 @@ fn concurrent_views_during_slot_changes() {
             }
             (views, seen_extra)
         }));
+    }
+    while started.load(Ordering::SeqCst) < 3 {
+        std::thread::yield_now();
     }
     let mut changes = 0;
     for round in 0..150 {
@@ -389,7 +398,7 @@ fn live_check_rebuilds_under_concurrent_readers() {
     let stop = Arc::new(AtomicBool::new(false));
     // The writer starts once every reader has taken a view (on 2 cores a thread may otherwise
     // start after all 200 rounds and see none of them), so the readers overlap the changes.
-    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
     let readers: Vec<_> = (0..3)
         .map(|_| {
             let (b, stop, started) = (bridge.clone(), stop.clone(), started.clone());
