@@ -187,10 +187,10 @@ const char *hvrt_errname(int code);
  *     (one per file per VM), so the VMM may close its fd right after the slot call. That
  *     duplicate is the private_fd translations report: never close it. If the VMM does, calls
  *     that use it (hvrt_convert's fallocate to shared, hvrt_find_slots_by_private given it)
- *     fail with the system call's -EBADF and change nothing, translations still report the
- *     number, and hvrt closes it when the slot goes. If the number was reused meanwhile, those
- *     calls act on the new file and that close closes it, as with any fd closed behind its
- *     owner's back.
+ *     fail with -EBADF and change nothing, and translations still report the number. hvrt
+ *     checks that the fd still is its file (st_dev, st_ino) before it punches or closes it, so
+ *     if the number was reused for another file meanwhile, hvrt_convert to shared returns
+ *     -EBADF without touching that file and hvrt never closes it.
  *   - The KVM VM fd (hvrt_kvm_bind) and a vCPU fd (hvrt_vcpu_create) stay the VMM's: hvrt neither
  *     duplicates nor closes them. Closed while in use: every call that reaches KVM gets the
  *     kernel's -EBADF and changes nothing (a slot change leaves hvrt's slots as they were;

@@ -508,8 +508,7 @@ static void private_fds_closed(void)
     CHECK_RC(hvrt_find_slots_by_private(vm, t.private_fd, 0, 4 * PAGE, out, 2), 1);
 
     /* hvrt's own duplicate closed behind its back (hvrt.h forbids it): the discard that needs it
-     * fails with fallocate's -EBADF and the attribute stays; queries go on. Nothing opens an fd
-     * until the slot is gone, so the number is not reused under hvrt. */
+     * fails with -EBADF and the attribute stays; queries go on. */
     CHECK_RC(close(t.private_fd), 0);
     CHECK_RC(hvrt_convert(vm, PAGE, PAGE, 0), HVRT_EBADF);
     uint64_t attrs = 0;
@@ -519,8 +518,26 @@ static void private_fds_closed(void)
     CHECK_RC(hvrt_find_slots_by_private(vm, t.private_fd, 0, PAGE, out, 2), HVRT_EBADF);
     /* A conversion to private discards only the shared side: no fd needed, it works. */
     CHECK_RC(hvrt_convert(vm, 0, PAGE, 1), 0);
+
+    /* The number reused for an unrelated file: hvrt checks that its duplicate still is its file
+     * before punching or closing it, so the other file keeps its data and stays open. */
+    int other = new_memfd(4 * PAGE);
+    int moved = other;
+    if (other != t.private_fd) { /* the lowest free number is normally the one just closed */
+        moved = dup2(other, t.private_fd);
+        close(other);
+    }
+    CHECK_RC(moved, t.private_fd);
+    CHECK_RC(pwrite(moved, "data", 4, PAGE), 4);
+    CHECK_RC(hvrt_convert(vm, PAGE, PAGE, 0), HVRT_EBADF);
+    char back[4] = { 0 };
+    CHECK_RC(pread(moved, back, 4, PAGE), 4);
+    CHECK(memcmp(back, "data", 4) == 0);
     CHECK_RC(delete_slot(vm, 0), 0);
+    CHECK(fcntl(moved, F_GETFD) >= 0); /* still open */
     CHECK_RC(hvrt_vm_destroy_checked(vm), 0);
+    CHECK(fcntl(moved, F_GETFD) >= 0);
+    close(moved);
     munmap(shared, 4 * PAGE);
 }
 

@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using Hvrt.Abi;
 using Hvrt.Platform;
 
 namespace Hvrt.Conversion;
@@ -46,6 +47,10 @@ internal sealed class DiscardPlan
             {
                 end = _private[j].End > end ? _private[j].End : end;
                 j++;
+            }
+            if (!Libc.RefersTo(run.Fd, run.Dev, run.Ino))
+            {
+                return -Errno.EBADF; // hvrt's duplicate was closed (and perhaps reused) behind its back
             }
             Calls++;
             int r = Libc.PunchHole(run.Fd, run.Start, end - run.Start);

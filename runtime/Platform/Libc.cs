@@ -50,6 +50,13 @@ internal static unsafe partial class Libc
         return r < 0 ? LastError() : 0;
     }
 
+    /// <summary>
+    /// True when fd is open on the file (dev, ino): hvrt's duplicates are checked before hvrt
+    /// punches or closes them, since a VMM that closed one behind hvrt's back may have had the
+    /// number reused for an unrelated file (hvrt.h, "File descriptors").
+    /// </summary>
+    public static bool RefersTo(int fd, ulong dev, ulong ino) => FStat(fd, out Stat st) == 0 && st.Dev == dev && st.Ino == ino;
+
     /// <summary>Duplicates fd above 2 with FD_CLOEXEC; returns the new fd or -errno. A fault-injection site (<see cref="FaultSite.Dup"/>).</summary>
     public static int DupCloexec(int fd)
     {

@@ -33,6 +33,15 @@ internal sealed class PrivateFiles
         return dup;
     }
 
+    /// <summary>Closes hvrt's duplicate unless it was closed behind hvrt's back and the number reused for another file.</summary>
+    public static void CloseIfStill(int fd, (ulong Dev, ulong Ino) file)
+    {
+        if (Libc.RefersTo(fd, file.Dev, file.Ino))
+        {
+            Libc.Close(fd);
+        }
+    }
+
     /// <summary>One slot fewer on the file; returns the fd to close (after the grace period) when it was the last, else -1.</summary>
     public int Release((ulong Dev, ulong Ino) file)
     {
@@ -48,9 +57,9 @@ internal sealed class PrivateFiles
 
     public void CloseAll()
     {
-        foreach ((int fd, _) in _files.Values)
+        foreach (KeyValuePair<(ulong Dev, ulong Ino), (int Fd, int Slots)> f in _files)
         {
-            Libc.Close(fd);
+            CloseIfStill(f.Value.Fd, f.Key);
         }
         _files.Clear();
     }

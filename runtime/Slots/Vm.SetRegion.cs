@@ -282,7 +282,7 @@ internal sealed unsafe partial class Vm
         // no reader can still report it.
         if (old.HasPrivate && _privateFiles.Release(old.PrivateFile) is int fd and >= 0)
         {
-            _fdsToClose.Add(fd);
+            _fdsToClose.Add((fd, old.PrivateFile));
         }
         return 0;
     }

@@ -23,7 +23,7 @@ internal sealed unsafe partial class Vm
     private readonly SlotSet[] _sets;
     private readonly SnapshotBuilder[] _builders;
     private readonly PrivateFiles _privateFiles = new();
-    private readonly List<int> _fdsToClose = new();
+    private readonly List<(int Fd, (ulong Dev, ulong Ino) File)> _fdsToClose = new();
     private VmHandle* _handle;
 
     private Vm(VmRules rules, VmHandle* handle)
@@ -167,9 +167,9 @@ internal sealed unsafe partial class Vm
             }
         }
         FreeRetiredDirtyBitmaps();
-        foreach (int fd in _fdsToClose)
+        foreach ((int fd, (ulong, ulong) file) in _fdsToClose)
         {
-            Libc.Close(fd);
+            PrivateFiles.CloseIfStill(fd, file);
         }
         _fdsToClose.Clear();
     }
