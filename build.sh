@@ -308,6 +308,19 @@ run_c_tests() {
     fi
 }
 
+# Every C test again in hvrt's debug mode (HVRT_DEBUG=1: quarantined handles, thread checks):
+# what is right in release mode must stay right there, and misuse is refused, never a crash.
+run_c_tests_debug() {
+    for bin in "$OUT"/bin/*_test; do
+        [ -e "$bin" ] || continue
+        log "C: $(basename "$bin") (HVRT_DEBUG=1)"
+        local logf="$OUT/$(basename "$bin")-debug.log" rc=0
+        HVRT_DEBUG=1 HVRT_POISON=1 "$bin" >"$logf" 2>&1 || rc=$?
+        [ "$rc" = 0 ] || cat "$logf"
+        tally "$(basename "$bin") (HVRT_DEBUG)" "$(sed -nE 's/^hvrt-c: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/p' "$logf" | tail -n1)" "$rc"
+    done
+}
+
 # cargo test of the crate: the sum of every test binary's "test result: ... N passed; N failed;
 # N ignored" line (--no-fail-fast runs them all); no line at all (a compile error) is a failure.
 run_rust_tests() {
@@ -364,6 +377,7 @@ case "$mode" in
         run_xunit
         run_xunit_isa_knobs
         run_c_tests
+        run_c_tests_debug
         run_rust_tests
         run_examples
         run_bench_report_test

@@ -50,9 +50,10 @@ static void register_translate_unregister(void)
     }
     CHECK_RC(hvrt_reader_unregister(r), 0);
     CHECK_RC(hvrt_reader_unregister(r), HVRT_EBADF);
-    /* The record comes back for the next registration. */
+    /* The record comes back for the next registration (in debug mode, HVRT_DEBUG=1, never:
+     * an unregistered record stays quarantined so a stale handle keeps failing). */
     hvrt_reader *again = reader_new(vm);
-    CHECK(again == r);
+    CHECK(debug_mode() ? again != r : again == r);
     hvrt_reader *other = reader_new(vm);
     CHECK(other != r);
     CHECK_RC(hvrt_reader_unregister(again), 0);
@@ -92,8 +93,8 @@ static void bad_arguments(void)
         CHECK_RC(hvrt_reader_translate_batch(cases[i].r, 0, &gfn, 1, &t), cases[i].want);
     }
 
-    r = reader_new(vm); /* reuses `dead`: live again */
-    CHECK(r == dead);
+    r = reader_new(vm); /* reuses `dead`: live again (debug mode: a new record) */
+    CHECK(debug_mode() ? r != dead : r == dead);
     memset(&t, 0x5a, sizeof t);
     CHECK_RC(hvrt_reader_translate(r, 0, 0, NULL), HVRT_EFAULT);
     CHECK_RC(hvrt_reader_translate(r, 2, 0, &t), HVRT_EINVAL);

@@ -65,6 +65,14 @@ static inline int open_kvm_vm(const char **why)
         exit(harness_finish());                                                      \
     } while (0)
 
+/* hvrt's debug mode (HVRT_DEBUG=1, read by the library once, as here): freed handles are
+ * quarantined, so records are never handed out twice. */
+static inline bool debug_mode(void)
+{
+    const char *v = getenv("HVRT_DEBUG");
+    return v != NULL && strcmp(v, "1") == 0;
+}
+
 /* ---- VMs ------------------------------------------------------------------------------- */
 
 static inline struct hvrt_vm_config config_for(uint32_t vm_type)
