@@ -895,6 +895,10 @@ int hvrt_attributes_count(hvrt_vm *vm, uint64_t start, uint64_t end, uint64_t *p
  *                   and the conversion fails with -EACCES (dropping only the COW copies would
  *                   leave the file's data readable); turn shared discard off for such memory.
  *      Pages in no slot (holes) have nothing to discard: only their attribute changes.
+ *      Host memory still in use is kept: where slots' userspace ranges overlap (in one address
+ *      space or across two), the shared pages that also back a gfn outside [gpa, gpa + size)
+ *      whose attribute is shared are not dropped. (A private file page backs one gfn only,
+ *      KVM's binding rule, so to shared never punches a page another gfn uses.)
  *      The calls are merged: one per maximal contiguous run of host addresses (shared) or of
  *      bytes of one file (private), across slots and address spaces, so aligned hugepage pieces
  *      are never split.

@@ -375,6 +375,38 @@ static void listener_removed_from_a_callback(void)
     hvrt_vm_destroy(vm);
 }
 
+/* Host memory behind two gfn ranges (overlapping userspace ranges, which KVM allows): a
+ * conversion to private drops the shared side only where no gfn outside the converted range
+ * still uses it as shared. Slot 1 maps pages 0..7 of the memory at gfn 0x100, slot 2 maps pages
+ * 4..11 at gfn 0x200; pages 4..7 back both. */
+static void aliased_shared_memory_kept(void)
+{
+    hvrt_vm *vm = private_vm();
+    unsigned char *mem = map(12 * PAGE, MAP_SHARED | MAP_ANONYMOUS, -1);
+    for (uint64_t i = 0; i < 12; i++)
+        memset(mem + i * PAGE, (unsigned char)(0x40 + i), PAGE);
+    CHECK_RC(set_v1(vm, 1, 0, 0x100 * PAGE, 8 * PAGE, (uint64_t)mem), 0);
+    CHECK_RC(set_v1(vm, 2, 0, 0x200 * PAGE, 8 * PAGE, (uint64_t)(mem + 4 * PAGE)), 0);
+
+    /* gfns 0x100..0x107 private: pages 0..3 are dropped, 4..7 stay (slot 2's gfns use them). */
+    CHECK_RC(hvrt_convert(vm, 0x100 * PAGE, 8 * PAGE, 1), 0);
+    for (uint64_t i = 0; i < 12; i++)
+        CHECK(page_is(mem, i, 0x40, i < 4));
+    /* gfns 0x200..0x201 private (pages 4, 5): both of their users are private now, so dropped;
+     * 6..7 still back shared gfns 0x202..0x203 and stay. */
+    CHECK_RC(hvrt_convert(vm, 0x200 * PAGE, 2 * PAGE, 1), 0);
+    for (uint64_t i = 4; i < 12; i++)
+        CHECK(page_is(mem, i, 0x40, i < 6));
+    /* One conversion over both aliases: nothing outside it still uses pages 6..11. */
+    memset(mem + 6 * PAGE, 0x46, PAGE);
+    CHECK_RC(hvrt_convert(vm, 0x100 * PAGE, 0x108 * PAGE, 1), 0);
+    for (uint64_t i = 6; i < 12; i++)
+        CHECK(page_is(mem, i, 0x40, true));
+    CHECK(attrs_are(vm, 0x200, 8, KVM_MEMORY_ATTRIBUTE_PRIVATE));
+    hvrt_vm_destroy(vm);
+    munmap(mem, 12 * PAGE);
+}
+
 int main(void)
 {
     bad_arguments();
@@ -385,5 +417,6 @@ int main(void)
     slots_and_holes();
     failing_discard();
     listener_removed_from_a_callback();
+    aliased_shared_memory_kept();
     return harness_finish();
 }

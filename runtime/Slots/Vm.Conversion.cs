@@ -113,7 +113,7 @@ internal sealed unsafe partial class Vm
                 {
                     return r;
                 }
-                r = Discard(priv);
+                r = Discard(priv, start, end);
                 if (r != 0)
                 {
                     KvmUndoConversion(_convertRuns, priv);
@@ -160,9 +160,10 @@ internal sealed unsafe partial class Vm
     /// <summary>
     /// Discards the side the changing runs leave: to private, the shared memory of every slot (of
     /// every address space) backing them; to shared, the private file pages of every slot with a
-    /// private backing. Holes (no slot) need nothing. Returns 0 or the first -errno.
+    /// private backing. Holes (no slot) need nothing. [start, end) is the whole range converted
+    /// (every gfn in it is private afterwards). Returns 0 or the first -errno.
     /// </summary>
-    private int Discard(bool toPrivate)
+    private int Discard(bool toPrivate, ulong start, ulong end)
     {
         uint bit = toPrivate ? DiscardPolicy.Shared : DiscardPolicy.Private;
         if ((_discardPolicy & bit) == 0)
@@ -186,7 +187,8 @@ internal sealed unsafe partial class Vm
                     }
                     if (toPrivate)
                     {
-                        _discards.AddShared(m.Hva + ((s - m.BaseGfn) << 12), (e - s) << 12);
+                        ulong h = m.Hva + ((s - m.BaseGfn) << 12);
+                        AddSharedDiscard(h, h + ((e - s) << 12), start, end);
                     }
                     else if (m.HasPrivate && m.PrivateFd >= 0)
                     {
