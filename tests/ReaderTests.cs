@@ -1,6 +1,7 @@
 using System;
 using System.Runtime.InteropServices;
 using Hvrt.Abi;
+using Hvrt.Memory;
 using Hvrt.Slots;
 using Hvrt.Sync;
 using Hvrt.Tests.Support;
@@ -81,9 +82,10 @@ public unsafe class ReaderTests
         Assert.Equal(E.EBADF, Ffi.ReaderTranslate(a, 0, 1, &t));
         Assert.Equal(E.EBADF, Ffi.ReaderTranslateBatch(a, 0, &gfn, 1, &t));
 
-        // The free record comes back, online and with an empty cache.
+        // The free record comes back, online and with an empty cache (debug mode, HVRT_DEBUG=1:
+        // never, the record stays quarantined so the stale handle keeps failing).
         ReaderRecord* c = Ffi.ReaderRegister(vm.Handle);
-        Assert.True(c == a);
+        Assert.True(DebugMode.Enabled ? c != a : c == a);
         Assert.True(c->Ctr != 0);
         Assert.True(c->Cache0.Entry == null && c->Cache1.Entry == null);
         Assert.Equal(ulong.MaxValue, c->Cache0.Generation);
@@ -127,13 +129,13 @@ public unsafe class ReaderTests
                 Assert.Equal(0, Ffi.ReaderUnregister((ReaderRecord*)readers[i]));
             }
         }
-        // Every record was reused: the list holds 100 records, not 300.
+        // Every record was reused: the list holds 100 records, not 300 (debug mode: none is).
         int count = 0;
         for (ReaderRecord* r = vm.Handle->Readers; r != null; r = r->Next)
         {
             count++;
         }
-        Assert.Equal(100, count);
+        Assert.Equal(DebugMode.Enabled ? 300 : 100, count);
     }
 
     [Fact]
