@@ -10,8 +10,8 @@
 # Each suite prints "<tool> <name>: N passed, N failed, N skipped"; the last line is
 # "sanitize <tool>: N passed, N failed, N skipped" (summed; a crash, a sanitizer report or a
 # missing summary counts as one failure), and the exit status is non-zero if anything failed.
-# Env: HVRT_VALGRIND_LEAK_VMS (default 300) sizes lifecycle_leak_test under valgrind, which runs
-# it ~50x slower; HVRT_LEAK_VMS passes through to the ASan run.
+# Env: HVRT_VALGRIND_LEAK_VMS (default 3000, ~10 s) sizes lifecycle_leak_test under valgrind, which runs
+# it ~25x slower; HVRT_LEAK_VMS (default 100000 here, ~1 min under ASan) sizes it under ASan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -92,7 +92,7 @@ run_asan() {
     for src in "${SOURCES[@]}"; do
         name=$(basename "${src%.c}")
         rc=0
-        env "${ASAN_ENV[@]}" HVRT_POISON=1 "$bin/$name" >"$SAN/asan-$name.log" 2>&1 || rc=$?
+        env "${ASAN_ENV[@]}" HVRT_POISON=1 HVRT_LEAK_VMS="${HVRT_LEAK_VMS:-100000}" "$bin/$name" >"$SAN/asan-$name.log" 2>&1 || rc=$?
         count asan "$name" "$SAN/asan-$name.log" "$rc" "$([[ $src == native/examples/* ]] && echo 1 || echo 0)"
     done
 }
@@ -144,7 +144,7 @@ run_valgrind() {
         name=$(basename "${src%.c}")
         [ -x "$OUT/bin/$name" ] || { echo "no $OUT/bin/$name: run ./build.sh first" >&2; exit 1; }
         rc=0
-        env LD_LIBRARY_PATH="$lib" HVRT_POISON=1 HVRT_LEAK_VMS="${HVRT_VALGRIND_LEAK_VMS:-300}" \
+        env LD_LIBRARY_PATH="$lib" HVRT_POISON=1 HVRT_LEAK_VMS="${HVRT_VALGRIND_LEAK_VMS:-3000}" \
             valgrind "${VG_FLAGS[@]}" "$OUT/bin/$name" >"$SAN/vg-$name.log" 2>&1 || rc=$?
         if grep -qE 'unhandled (ioctl|syscall)|unhandled instruction' "$SAN/vg-$name.log"; then
             echo "valgrind $name: valgrind did not model a call (see $SAN/vg-$name.log)" >&2
