@@ -7,7 +7,9 @@
 #   scripts/soak.sh [minutes]   (default 10; ./build.sh soak [minutes] builds the library first)
 #
 # Env: HVRT_LEAK_VMS (default 100000) sizes the leak check (0 skips it); HVRT_SOAK_ALLOW_RUN0=1
-# counts the known run_pages-0 race (native/soak/repro_run_pages_zero.c) apart instead of failing.
+# counts the known run_pages-0 race (native/soak/repro_run_pages_zero.c) apart instead of failing;
+# HVRT_SOAK_ASAN=1 builds the soak with ASan+UBSan (options as scripts/sanitize.sh): a read
+# through hvrt_inline.h of a slot set hvrt already freed is then a heap-use-after-free report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${HVRT_OUT:-$PWD/out}
@@ -15,8 +17,17 @@ minutes=${1:-10}
 
 [ -e "$OUT/lib/libhvrt.so" ] || { echo "no $OUT/lib/libhvrt.so: run ./build.sh first" >&2; exit 1; }
 mkdir -p "$OUT/bin"
-gcc -std=c11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Inative/include -o "$OUT/bin/soak" native/soak/soak.c \
-    -L"$OUT/lib" -lhvrt -Wl,-rpath,"$OUT/lib" -lpthread
+lib=$OUT/lib san=()
+if [ "${HVRT_SOAK_ASAN:-0}" = 1 ]; then
+    lib=$OUT/sanitize/asan-lib # with hvrt.so.dbg beside it, so lsan.supp matches by name
+    mkdir -p "$lib" && cp "$OUT/lib/libhvrt.so" "$OUT/publish/hvrt.so.dbg" "$lib/"
+    san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+    export ASAN_OPTIONS=allow_user_segv_handler=1:handle_abort=1:detect_leaks=1
+    export LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp:print_suppressions=0
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+gcc -std=c11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Inative/include "${san[@]}" -o "$OUT/bin/soak" \
+    native/soak/soak.c -L"$lib" -lhvrt -Wl,-rpath,"$lib" -lpthread
 
 leak_vms=${HVRT_LEAK_VMS:-100000}
 if [ "$leak_vms" != 0 ]; then
