@@ -66,6 +66,9 @@ SOURCES=(native/tests/*_test.c native/examples/demo.c native/examples/vmm.c)
 #   handle_abort=1             a runtime FailFast (an exception escaping an export, a runtime
 #                              assert) ends in abort(): ASan then prints the C stack that called
 #                              into hvrt, which the runtime's own message lacks.
+#   allocator_may_return_null=1  a failed allocation returns NULL, as glibc's does, instead of
+#                              aborting: hvrt turns it into -ENOMEM, and tests provoke exactly that
+#                              (misuse_test's dirty bitmap under a tight RLIMIT_AS).
 #   detect_leaks=1             LeakSanitizer at exit (the default on x86-64 Linux; stated because
 #                              the leak checks rely on it), with lsan.supp for the runtime's own
 #                              per-thread wait monitors, whose pointers live in the GC heap.
@@ -73,7 +76,7 @@ SOURCES=(native/tests/*_test.c native/examples/demo.c native/examples/vmm.c)
 # runtime's handler runs on it, SA_ONSTACK), detect_stack_use_after_return=0 (its fake stacks are
 # C frames only; not needed here).
 ASAN_ENV=(
-    ASAN_OPTIONS=allow_user_segv_handler=1:handle_abort=1:detect_leaks=1
+    ASAN_OPTIONS=allow_user_segv_handler=1:handle_abort=1:allocator_may_return_null=1:detect_leaks=1
     LSAN_OPTIONS=suppressions=$ROOT/scripts/lsan.supp:print_suppressions=0
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 )

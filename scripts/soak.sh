@@ -22,7 +22,7 @@ if [ "${HVRT_SOAK_ASAN:-0}" = 1 ]; then
     lib=$OUT/sanitize/asan-lib # with hvrt.so.dbg beside it, so lsan.supp matches by name
     mkdir -p "$lib" && cp "$OUT/lib/libhvrt.so" "$OUT/publish/hvrt.so.dbg" "$lib/"
     san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
-    export ASAN_OPTIONS=allow_user_segv_handler=1:handle_abort=1:detect_leaks=1
+    export ASAN_OPTIONS=allow_user_segv_handler=1:handle_abort=1:allocator_may_return_null=1:detect_leaks=1
     export LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp:print_suppressions=0
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fi
