@@ -6,9 +6,7 @@
 #
 #   scripts/soak.sh [minutes]   (default 10; ./build.sh soak [minutes] builds the library first)
 #
-# Env: HVRT_LEAK_VMS (default 100000) sizes the leak check (0 skips it); HVRT_SOAK_ALLOW_RUN0=1
-# counts the known run_pages-0 race (native/soak/repro_run_pages_zero.c) apart instead of failing;
-# HVRT_SOAK_ASAN=1 builds the soak with ASan+UBSan (options as scripts/sanitize.sh): a read
+# Env: HVRT_LEAK_VMS (default 100000) sizes the leak check (0 skips it); HVRT_SOAK_ASAN=1 builds the soak with ASan+UBSan (options as scripts/sanitize.sh): a read
 # through hvrt_inline.h of a slot set hvrt already freed is then a heap-use-after-free report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
