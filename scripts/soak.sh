@@ -6,8 +6,9 @@
 #
 #   scripts/soak.sh [minutes]   (default 10; ./build.sh soak [minutes] builds the library first)
 #
-# Env: HVRT_LEAK_VMS (default 100000) sizes the leak check (0 skips it); HVRT_SOAK_ASAN=1 builds the soak with ASan+UBSan (options as scripts/sanitize.sh): a read
-# through hvrt_inline.h of a slot set hvrt already freed is then a heap-use-after-free report.
+# Env: HVRT_LEAK_VMS (default 100000) sizes the leak check (0 skips it); HVRT_SOAK_ASAN=1 builds
+# the soak with ASan+UBSan (options as scripts/sanitize.sh): a read through hvrt_inline.h of a
+# slot set hvrt already freed is then a heap-use-after-free report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${HVRT_OUT:-$PWD/out}
