@@ -11,6 +11,8 @@
 #   ./build.sh bench rust [ARGS]    build the library and run the Rust harness bench/rust (hvrt vs vm-memory)
 #   ./build.sh bench dotnet [ARGS]  the BenchmarkDotNet suites; ARGS go to BenchmarkDotNet (default: --filter '*')
 #   ./build.sh bench ARGS    (ARGS not starting with a mode above) the same: ARGS go to BenchmarkDotNet
+#   ./build.sh sanitize [asan|valgrind]  the C tests and examples under ASan+UBSan and/or valgrind memcheck (scripts/sanitize.sh)
+#   ./build.sh soak [minutes]  readers, a churning writer, conversions and dirty logging together, invariants checked (scripts/soak.sh)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -321,6 +323,15 @@ run_c_tests_debug() {
     done
 }
 
+# The C tests and examples again under ASan+UBSan (scripts/sanitize.sh; ~1 min), the leak test at
+# its suite size; one counted suite, the script's closing "sanitize asan: N passed, ..." line.
+run_asan() {
+    log "C tests under ASan+UBSan: scripts/sanitize.sh asan"
+    local logf="$OUT/sanitize-asan.log" rc=0
+    HVRT_OUT="$OUT" HVRT_LEAK_VMS=30000 scripts/sanitize.sh asan 2>&1 | tee "$logf" || rc=$?
+    tally "sanitize asan" "$(sed -nE 's/^sanitize asan: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/p' "$logf" | tail -n1)" "$rc"
+}
+
 # cargo test of the crate: the sum of every test binary's "test result: ... N passed; N failed;
 # N ignored" line (--no-fail-fast runs them all); no line at all (a compile error) is a failure.
 run_rust_tests() {
@@ -378,6 +389,7 @@ case "$mode" in
         run_xunit_isa_knobs
         run_c_tests
         run_c_tests_debug
+        run_asan
         run_rust_tests
         run_examples
         run_bench_report_test
@@ -415,8 +427,10 @@ case "$mode" in
         [ $# -gt 0 ] || set -- --filter '*'
         dotnet run -c $CONFIG --project bench -- "$@"
         ;;
+    sanitize) build_lib && build_native && shift && HVRT_OUT="$OUT" exec scripts/sanitize.sh "$@" ;;
+    soak) build_lib && build_native && shift && HVRT_OUT="$OUT" exec scripts/soak.sh "$@" ;;
     *)
-        echo "usage: ./build.sh [test | bench [--quick] | bench native [harness args] | bench rust [harness args] | bench dotnet [BenchmarkDotNet args] | bench BenchmarkDotNet-args]" >&2
+        echo "usage: ./build.sh [test | sanitize [asan|valgrind] | soak [minutes] | bench [--quick] | bench native [harness args] | bench rust [harness args] | bench dotnet [BenchmarkDotNet args] | bench BenchmarkDotNet-args]" >&2
         exit 2
         ;;
 esac
