@@ -205,6 +205,11 @@ const char *hvrt_errname(int code);
  * npages / 8 bytes each (up to 512 MiB; -ENOMEM, nothing changed, when they cannot be
  * allocated); readers are limited by memory only (-ENOMEM), and each slot change waits for
  * every online one. Arrays must hold the count given: hvrt cannot check a pointer's extent.
+ *
+ * Pointers: NULL is refused with -EFAULT wherever a pointer is required. Any other invalid
+ * pointer (unmapped, too short, freed) is the caller's bug, as with any C library: hvrt cannot
+ * tell it from a valid one, and the access ends the process (the .NET runtime turns the fault
+ * into a fatal error with a stack trace; it does not become an error code).
  */
 
 /* ---------------------------------------------------------------------------------------- */
