@@ -9,6 +9,7 @@
 #   ./build.sh bench rust [ARGS]    build the library and run the Rust harness bench/rust (hvrt vs vm-memory)
 #   ./build.sh bench dotnet [ARGS]  the BenchmarkDotNet suites; ARGS go to BenchmarkDotNet (default: --filter '*')
 #   ./build.sh bench ARGS    (ARGS not starting with a mode above) the same: ARGS go to BenchmarkDotNet
+#   ./build.sh fuzz [SECONDS]  build the library and run the ABI fuzzer for SECONDS (default 60; scripts/fuzz.sh)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -323,6 +324,18 @@ run_examples() {
     done
 }
 
+# The ABI fuzzer (native/fuzz/README.md): its corpus replayed against the model, then a short
+# libFuzzer run; each prints an hvrt-c summary line.
+run_fuzz_tests() {
+    local what
+    for what in replay smoke; do
+        log "fuzz: scripts/fuzz.sh $what"
+        local logf="$OUT/fuzz-$what.log" rc=0
+        HVRT_OUT="$OUT" HVRT_POISON=1 scripts/fuzz.sh "$what" 2>&1 | tee "$logf" || rc=$?
+        tally "fuzz $what" "$(sed -nE 's/^hvrt-c: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/p' "$logf" | tail -n1)" "$rc"
+    done
+}
+
 ensure_tools
 case "$mode" in build | test) ensure_rust_deps ;; esac
 case "$mode" in
@@ -342,6 +355,7 @@ case "$mode" in
         run_c_tests
         run_rust_tests
         run_examples
+        run_fuzz_tests
         echo "$passed passed, $failed failed, $skipped skipped"
         [ "$failed" = 0 ]
         ;;
@@ -376,8 +390,9 @@ case "$mode" in
         [ $# -gt 0 ] || set -- --filter '*'
         dotnet run -c $CONFIG --project bench -- "$@"
         ;;
+    fuzz) shift; build_lib; exec env HVRT_OUT="$OUT" scripts/fuzz.sh "$@" ;;
     *)
-        echo "usage: ./build.sh [test | bench [--quick] | bench native [harness args] | bench rust [harness args] | bench dotnet [BenchmarkDotNet args] | bench BenchmarkDotNet-args]" >&2
+        echo "usage: ./build.sh [test | fuzz [seconds] | bench [--quick] | bench native [harness args] | bench rust [harness args] | bench dotnet [BenchmarkDotNet args] | bench BenchmarkDotNet-args]" >&2
         exit 2
         ;;
 esac

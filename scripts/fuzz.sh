@@ -53,7 +53,9 @@ build_fuzzer() {
 # ASan coexists with the .NET runtime inside libhvrt.so given these (README "Sanitizers"): the GC
 # reserves a large address range and uses its own signal handlers for its suspension; leak
 # detection would report the runtime's process-lifetime allocations.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allow_user_segv_handler=1:handle_segv=0:handle_sigbus=0:handle_sigfpe=0:use_sigaltstack=0}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allow_user_segv_handler=1}
+# hvrt fills the blocks it frees with 0xA5: a use after free inside the (uninstrumented) .so shows.
+export HVRT_POISON=${HVRT_POISON:-1}
 
 run_fuzzer() {
     local secs=$1 logf=$FZ/fuzz-$(date +%Y%m%d-%H%M%S).log rc=0

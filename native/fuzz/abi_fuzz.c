@@ -23,7 +23,7 @@
 /* ---- backing memory, made once per process ---- */
 
 #define AREA_PAGES 1024ull /* the shared area (file A), 2 MiB aligned: slots can reach level 2 */
-#define U_GFNS 2048ull     /* gfns below this are checked one by one at the end of an input */
+#define U_GFNS 2048ull     /* the check_all op translates every gfn below this */
 
 static unsigned char *g_area;
 static uint64_t g_area_end;
@@ -1220,31 +1220,38 @@ static void op_misuse(struct in *in, int op)
 
 /* ---- whole-state check ---- */
 
-static void check_all(void)
+/* Every gfn below U_GFNS (full, for the check_all op) or only the interesting ones (light, at the
+ * end of every input: the first 64, each slot's edges and middle, each attribute run's edges),
+ * through every translate path, plus attributes, file contents and the conversion sequence. */
+static void check_all(int full)
 {
     struct fm_reader *r = reader_online();
-    uint64_t probes[64];
+    static uint64_t probes[U_GFNS + 7 * KD_MAX_SLOTS + 64];
     int np = 0;
-    for (int i = 0; i < M.nivs && np < 56; i++) {
+    for (uint64_t g = 0; g < (full ? U_GFNS : 64); g++)
+        probes[np++] = g;
+    for (int i = 0; i < M.slots.n; i++) {
+        const struct kd_slot *s = &M.slots.s[i];
+        const uint64_t e[] = { s->base - 1, s->base, s->base + 1, s->base + s->npages / 2, s->base + s->npages - 2,
+                               s->base + s->npages - 1, s->base + s->npages };
+        for (int k = 0; k < 7 && np < (int)(sizeof probes / sizeof probes[0]) - 64; k++)
+            probes[np++] = e[k];
+    }
+    for (int i = 0; i < M.nivs && i < 30; i++) {
         probes[np++] = M.ivs[i].s - 1;
         probes[np++] = M.ivs[i].e;
     }
     probes[np++] = FM_GFN_LIMIT - 1;
     probes[np++] = M.rules.max_gfn;
-    for (uint32_t as = 0; as < M.rules.nr_as; as++) {
-        for (uint64_t g = 0; g < U_GFNS; g++) {
-            check_translate(as, g);
-            if (r)
-                check_reader_translate(r, as, g, g & 1);
-            if (as == 0 && !M.had_private) /* the differential test's own check, too */
-                kd_check_gfn(g_vm, &M.slots, as, g);
-        }
-        for (int i = 0; i < np; i++)
+    for (uint32_t as = 0; as < M.rules.nr_as; as++)
+        for (int i = 0; i < np; i++) {
             check_translate(as, probes[i]);
-    }
+            if (r)
+                check_reader_translate(r, as, probes[i], i & 1);
+            if (!M.had_private) /* the differential test's own check, too */
+                kd_check_gfn(g_vm, &M.slots, as, probes[i]);
+        }
     EXPECT(h_failed == 0, "kd_check_gfn (kvm_diff_model.h) disagreed");
-    for (uint64_t g = 0; g < U_GFNS; g++)
-        check_get_attr(g);
     for (int i = 0; i < np; i++)
         check_get_attr(probes[i]);
     check_content();
@@ -1485,11 +1492,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case OP_R_QUIESCENT: op_reader(&in, op, 3); break;
         case OP_R_UNREGISTER: op_reader(&in, op, 4); break;
         case OP_MISUSE: op_misuse(&in, op); break;
-        default: check_all(); note(op, 0); break;
+        default: check_all(1); note(op, 0); break;
         }
     }
     g_op_name = "final check";
-    check_all();
+    check_all(0);
     /* every dirty bitmap, then tear down: readers first (hvrt.h), then the VM */
     for (int i = 0; i < FM_MAX_DIRTY; i++)
         if (M.dirty[i].used) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes native/fuzz/corpus/: small hand-made inputs for abi_fuzz, one or more per op family.
+"""Writes native/fuzz/corpus/ and native/fuzz/abi.dict: small hand-made inputs for abi_fuzz, one or more per op family.
 
 Each helper below emits the bytes abi_fuzz.c's decoders read (pick_gfn, pick_size, gen_region,
 ...), so an input reads as a program: config, then ops. Run it after changing the decoders:
@@ -217,6 +217,43 @@ INPUTS = {
 }
 
 
+# Byte strings worth splicing anywhere (libFuzzer -dict): whole ops that set state up, and the
+# raw edge values the decoders take after an escape byte.
+DICT = {
+    "create_r2": create(0, 0, 0, 0, 16, 0),
+    "create_r2_as1": create(1, 1, 0, 16, 16, 16),
+    "create_log": create(0, 1, 1, 32, 100, 32),
+    "create_big": create(0, 2, 0, 512, 512, 0),
+    "create_ext_B": create(0, 3, 4, 64, 16, 64, "set_ext", fd="B", off=16),
+    "create_ext_B_ro": create(0, 4, 4, 96, 8, 96, "set_ext", fd="B_ro", off=48),
+    "create_r2_gmem": create(0, 5, 4, 128, 16, 128, fd="gmem", off=0),
+    "delete_first": op("set_region2", mutate(0, 0, b"\x00")),
+    "move_first": op("set_region2", mutate(0, 1, gpa(200))),
+    "set_private": set_attr(0, 32),
+    "to_private": convert(0, 64, 1),
+    "to_shared": convert(0, 64, 0),
+    "listener_add": op("listener", b"\x01"),
+    "reader_register": op("reader_register", b"\x00"),
+    "reader_online": op("reader_online", b"\x00"),
+    "mark_dirty": op("mark_dirty", gfn(32), b"\xff", b"\x00", npages(64)),
+    "write_A": op("write", b"\x00", gfn(0), b"\x0f", b"\x41"),
+    "check_all": CHECK,
+    "gfn_2_52": gfn(1 << 52),
+    "gfn_2_52_m1": gfn((1 << 52) - 1),
+    "gfn_2_40": gfn(1 << 40),
+    "u64_max": u64(2**64 - 1),
+    "u64_2_63": u64(1 << 63),
+}
+
+
+def write_dict(path):
+    with open(path, "w") as f:
+        f.write("# abi_fuzz dictionary, written by make_corpus.py (ops and edge values as the decoders read them)\n")
+        for name, data in DICT.items():
+            hexed = "".join("\\x%02x" % b for b in data)
+            f.write(f'{name}="{hexed}"\n')
+
+
 def main():
     d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
     shutil.rmtree(d, ignore_errors=True)
@@ -224,7 +261,8 @@ def main():
     for name, data in sorted(INPUTS.items()):
         with open(os.path.join(d, name), "wb") as f:
             f.write(data)
-    print(f"{len(INPUTS)} inputs in {d}")
+    write_dict(os.path.join(os.path.dirname(d), "abi.dict"))
+    print(f"{len(INPUTS)} inputs in {d}, {len(DICT)} dictionary entries")
 
 
 if __name__ == "__main__":
