@@ -1218,6 +1218,33 @@ static void op_misuse(struct in *in, int op)
     EXPECT(rc == want, "call %d with a %s VM: %" PRId64 ", want %d", (b >> 1) % 16, v ? "foreign" : "NULL", rc, want);
 }
 
+/* ---- hvrt_bitmap_next_set over a bitmap from the input, in a buffer ending at its last word ---- */
+
+static void op_bitmap_next_set(struct in *in, int op)
+{
+    static uint64_t words[8];
+    size_t nw = 1 + u8(in) % 8;
+    uint64_t *bm = words + 8 - nw; /* ASan catches a read past the end */
+    for (size_t i = 0; i < nw; i++) {
+        uint8_t k = u8(in);
+        bm[i] = k < 64 ? 1ull << k : k < 128 ? 0 : k < 192 ? ~0ull : u64(in);
+    }
+    uint8_t b = u8(in);
+    uint64_t nbits = b < 250 ? b % (nw * 64 + 1) : nw * 64; /* never past the buffer */
+    uint64_t from = pick_gfn(in);
+    int null_bm = u8(in) >= 250;
+    uint64_t want = nbits;
+    for (uint64_t i = from; !null_bm && i < nbits; i++)
+        if (bm[i / 64] >> (i % 64) & 1) {
+            want = i;
+            break;
+        }
+    uint64_t got = hvrt_bitmap_next_set(null_bm ? NULL : bm, nbits, from);
+    note(op, got == nbits);
+    EXPECT(got == want, "hvrt_bitmap_next_set(%zu words, nbits %" PRIu64 ", from %" PRIu64 "): %" PRIu64 ", model %" PRIu64,
+           nw, nbits, from, got, want);
+}
+
 /* ---- whole-state check ---- */
 
 /* Every gfn below U_GFNS (full, for the check_all op) or only the interesting ones (light, at the
@@ -1359,7 +1386,7 @@ enum {
     OP_SET_ATTR, OP_GET_ATTR, OP_RANGE_HAS, OP_ATTR_RUN, OP_ATTR_COUNT, OP_MAX_LEVEL, OP_CONVERT, OP_POLICY,
     OP_LISTENER, OP_WRITE, OP_FIND_HVA, OP_FIND_PRIV, OP_DIRTY_MODE, OP_DIRTY_GET, OP_DIRTY_VIEW, OP_DIRTY_CLEAR,
     OP_MARK_DIRTY, OP_R_REGISTER, OP_R_ONLINE, OP_R_OFFLINE, OP_R_QUIESCENT, OP_R_UNREGISTER, OP_MISUSE, OP_CHECK,
-    OP_COUNT
+    OP_BITMAP, OP_COUNT
 };
 static const char *const op_names[OP_COUNT] = {
     "set_v1", "set_region2", "set_ext", "batch", "translate", "reader_translate", "inline_translate",
@@ -1367,6 +1394,7 @@ static const char *const op_names[OP_COUNT] = {
     "attributes_count", "max_mapping_level", "convert", "discard_policy", "listener", "write", "find_by_hva",
     "find_by_private", "dirty_mode", "dirty_get", "dirty_get_view", "dirty_clear", "mark_dirty", "reader_register",
     "reader_online", "reader_offline", "reader_quiescent", "reader_unregister", "misuse", "check_all",
+    "bitmap_next_set",
 };
 _Static_assert(OP_COUNT <= NOPS, "feedback counters");
 
@@ -1492,6 +1520,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case OP_R_QUIESCENT: op_reader(&in, op, 3); break;
         case OP_R_UNREGISTER: op_reader(&in, op, 4); break;
         case OP_MISUSE: op_misuse(&in, op); break;
+        case OP_BITMAP: op_bitmap_next_set(&in, op); break;
         default: check_all(1); note(op, 0); break;
         }
     }
