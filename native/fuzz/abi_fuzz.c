@@ -52,6 +52,7 @@ static int fd_readonly(uint32_t fd) { return fd == (uint32_t)g_fd_b_ro; }
 __attribute__((section("__libfuzzer_extra_counters"), used))
 #endif
 static uint8_t g_counters[NOPS * NCLASS + NOPS * 32];
+static unsigned g_stats[NOPS * NCLASS];
 
 static int rc_class(int64_t rc)
 {
@@ -121,6 +122,7 @@ __attribute__((noreturn, format(printf, 2, 3))) static void fail(int line, const
 static void note(int op, int64_t rc)
 {
     g_counters[op * NCLASS + rc_class(rc)]++;
+    g_stats[op * NCLASS + rc_class(rc)]++;
     int ns = M.slots.n > 7 ? 7 : M.slots.n;
     g_counters[NOPS * NCLASS + op * 32 + ns * 4 + (M.had_private ? 2 : 0) + (M.nivs > 1)]++;
     if (g_verbose)
@@ -496,6 +498,59 @@ static void op_batch(struct in *in, int op)
         M.gen[as] = gen0[as] + (changed[as] ? M.rules.nr_as : 0);
     for (size_t i = 0; i < n; i++)
         spot_check(&r[i]);
+}
+
+/* Many small slots at once (ids 100...), so snapshots get several index leaves (64 entries
+ * each): through one batch, or one region2 call each. */
+static void op_bulk(struct in *in, int op)
+{
+    static struct kvm_userspace_memory_region2 r[KD_MAX_SLOTS];
+    static int32_t res[KD_MAX_SLOTS];
+    int room = KD_MAX_SLOTS - 8 - M.slots.n;
+    uint8_t b = u8(in);
+    int n = 60 + b % 140;
+    uint32_t as = (b >> 7) & 1, flags = u8(in) & 1 ? KVM_MEM_LOG_DIRTY_PAGES : 0;
+    uint64_t base = pick_gfn(in), stride = 1 + u8(in) % 3, hpage = u8(in);
+    int batch = (b >> 6) & 1;
+    if (n > room)
+        n = room;
+    if (n <= 0)
+        return;
+    readers_offline();
+    uint64_t gen0 = M.gen[as];
+    int applied = 0, changed = 0;
+    for (int i = 0; i < n; i++) {
+        r[i] = (struct kvm_userspace_memory_region2){ .slot = as << 16 | (uint32_t)(100 + i), .flags = flags,
+                                                      .guest_phys_addr = (base + (uint64_t)i * stride) << 12,
+                                                      .memory_size = FM_PAGE,
+                                                      .userspace_addr = (uint64_t)g_area + ((hpage + (uint64_t)i) % AREA_PAGES) * FM_PAGE };
+        enum fm_change ch;
+        int want = fm_predict_region(&M, KD_R2, &r[i], &ch);
+        int rc = 0;
+        if (!batch) {
+            rc = hvrt_set_user_memory_region2(g_vm, &r[i]);
+            EXPECT(rc == want, "bulk region2 #%d gfn 0x%" PRIx64 ": hvrt %d, model %d", i, base + (uint64_t)i * stride, rc, want);
+        }
+        res[i] = want;
+        applied += want == 0;
+        if (want == 0 && ch != FM_NONE) {
+            fm_apply_region(&M, KD_R2, &r[i], ch);
+            changed = 1;
+            if (!batch)
+                M.gen[as] += M.rules.nr_as;
+        }
+    }
+    if (batch) {
+        static int32_t got[KD_MAX_SLOTS];
+        int rc = hvrt_set_user_memory_regions(g_vm, r, (size_t)n, got);
+        note(op, rc);
+        EXPECT_RC(rc, applied, "hvrt_set_user_memory_regions (bulk)");
+        for (int i = 0; i < n; i++)
+            EXPECT(got[i] == res[i], "bulk batch entry %d: hvrt %d, model %d", i, got[i], res[i]);
+        M.gen[as] = gen0 + (changed ? M.rules.nr_as : 0);
+    } else {
+        note(op, applied);
+    }
 }
 
 /* ---- translate ---- */
@@ -1386,7 +1441,7 @@ enum {
     OP_SET_ATTR, OP_GET_ATTR, OP_RANGE_HAS, OP_ATTR_RUN, OP_ATTR_COUNT, OP_MAX_LEVEL, OP_CONVERT, OP_POLICY,
     OP_LISTENER, OP_WRITE, OP_FIND_HVA, OP_FIND_PRIV, OP_DIRTY_MODE, OP_DIRTY_GET, OP_DIRTY_VIEW, OP_DIRTY_CLEAR,
     OP_MARK_DIRTY, OP_R_REGISTER, OP_R_ONLINE, OP_R_OFFLINE, OP_R_QUIESCENT, OP_R_UNREGISTER, OP_MISUSE, OP_CHECK,
-    OP_BITMAP, OP_COUNT
+    OP_BITMAP, OP_BULK, OP_COUNT
 };
 static const char *const op_names[OP_COUNT] = {
     "set_v1", "set_region2", "set_ext", "batch", "translate", "reader_translate", "inline_translate",
@@ -1394,11 +1449,27 @@ static const char *const op_names[OP_COUNT] = {
     "attributes_count", "max_mapping_level", "convert", "discard_policy", "listener", "write", "find_by_hva",
     "find_by_private", "dirty_mode", "dirty_get", "dirty_get_view", "dirty_clear", "mark_dirty", "reader_register",
     "reader_online", "reader_offline", "reader_quiescent", "reader_unregister", "misuse", "check_all",
-    "bitmap_next_set",
+    "bitmap_next_set", "bulk_slots",
 };
 _Static_assert(OP_COUNT <= NOPS, "feedback counters");
 
 #define MAX_OPS 64
+
+/* For replay's HVRT_FUZZ_STATS=1: how often each op ended in each result class (which errno,
+ * 0, a positive count): shows what a corpus exercises. */
+void abi_fuzz_stats(FILE *f);
+void abi_fuzz_stats(FILE *f)
+{
+    static const char *const cls[NCLASS] = { "0", "-", "EINVAL", "ENOENT", "EEXIST", "EBADF", "EFAULT", "EPERM",
+                                             "E2BIG", "EDEADLK", "ENOMEM", "EACCES", "1", "2..7", ">=8", "other" };
+    for (int op = 0; op < OP_COUNT; op++) {
+        fprintf(f, "%-22s", op_names[op]);
+        for (int c = 0; c < NCLASS; c++)
+            if (g_stats[op * NCLASS + c])
+                fprintf(f, " %s:%u", cls[c], g_stats[op * NCLASS + c]);
+        fprintf(f, "\n");
+    }
+}
 
 static void create_vm(struct in *in)
 {
@@ -1521,6 +1592,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case OP_R_UNREGISTER: op_reader(&in, op, 4); break;
         case OP_MISUSE: op_misuse(&in, op); break;
         case OP_BITMAP: op_bitmap_next_set(&in, op); break;
+        case OP_BULK: op_bulk(&in, op); break;
         default: check_all(1); note(op, 0); break;
         }
     }

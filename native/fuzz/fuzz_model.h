@@ -21,7 +21,7 @@
 #define FM_GFN_LIMIT (1ull << 52)       /* attributes exist below it; above, gfns are shared */
 #define FM_PRIVATE 8ull                 /* KVM_MEMORY_ATTRIBUTE_PRIVATE */
 #define FM_MAX_IVS 1024
-#define FM_MAX_DIRTY 32
+#define FM_MAX_DIRTY KD_MAX_SLOTS
 #define FM_MAX_READERS 8
 #define FM_MAX_LISTENERS 4
 #define FM_DIRTY_WORDS 16               /* 1024 pages: slots never exceed the shared area */

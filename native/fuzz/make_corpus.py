@@ -14,7 +14,7 @@ OPS = ["set_v1", "set_region2", "set_ext", "batch", "translate", "reader_transla
        "attributes_count", "max_mapping_level", "convert", "discard_policy", "listener", "write", "find_by_hva",
        "find_by_private", "dirty_mode", "dirty_get", "dirty_get_view", "dirty_clear", "mark_dirty",
        "reader_register", "reader_online", "reader_offline", "reader_quiescent", "reader_unregister", "misuse",
-       "check_all", "bitmap_next_set"]
+       "check_all", "bitmap_next_set", "bulk_slots"]
 OP = {n: i for i, n in enumerate(OPS)}
 TYPES = {"default": 0, "sw_protected": 1, "sev": 2, "sev_es": 3, "snp": 4, "tdx": 5}
 FDS = {"gmem": 0, "B": 1, "C": 2, "B_ro": 3, "A": 4, "pipe": 5, "closed": 6, "minus1": 7}
@@ -216,6 +216,11 @@ INPUTS = {
     "bitmap_next_set": config() + op("bitmap_next_set", b"\x01", b"\x05", b"\x80", b"\x60", gfn(3), b"\x00") +
         op("bitmap_next_set", b"\x00", b"\x3f", b"\xfa", gfn(70), b"\x00") +
         op("bitmap_next_set", b"\x00", b"\xc0", b"\x20", gfn(0), b"\xff"),
+    "bulk_batch": config() + op("bulk_slots", b"\x50", b"\x01", gfn(0), b"\x01", b"\x00") + tr(0, 150) +
+        op("mark_dirty", gfn(0), b"\xff", b"\x00", npages(128)) + op("reader_register", b"\x00") +
+        op("inline_translate", b"\x00\x00", gfn(100)) + op("set_region2", mutate(30, 0, b"\x00")) + CHECK,
+    "bulk_single_calls": config() + create(0, 0, 0, 60, 4, 0) + op("bulk_slots", b"\x0a", b"\x00", gfn(0), b"\x00",
+                                                                    b"\x10") + op("set_region2", mutate(5, 1, gpa(1000))),
     "misuse_null_and_foreign": config() + b"".join(op("misuse", bytes([i])) for i in range(32)),
 }
 

@@ -3,6 +3,7 @@
  * corpus is a plain test: ./abi_replay native/fuzz/corpus [more files or directories].
  * Each input runs as libFuzzer would run it; a disagreement with the model aborts with the
  * "hvrt-fuzz MISMATCH" message after the file's name. Ends with the harness's summary line.
+ * HVRT_FUZZ_STATS=1 prints, per op, how many calls ended in each result class.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+void abi_fuzz_stats(FILE *f);
 
 static int g_files;
 
@@ -69,6 +71,9 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         run_path(argv[i]);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    const char *st = getenv("HVRT_FUZZ_STATS");
+    if (st && *st == '1')
+        abi_fuzz_stats(stdout);
     printf("abi_replay: %d inputs agreed with the model in %.2f s\n", g_files,
            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     printf("hvrt-c: %d passed, 0 failed, 0 skipped\n", g_files);
