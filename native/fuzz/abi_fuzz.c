@@ -1093,9 +1093,34 @@ static int dirty_lookup(uint32_t slot, struct fm_dirty **d, uint64_t *npages)
     return *d ? 0 : -ENOENT;
 }
 
+/* The last hvrt_dirty_log_get_view: hvrt.h promises it stays unchanged until the next get,
+ * get_view or clear of its slot, a change of the slot, or hvrt_vm_destroy. */
+static struct {
+    int active;
+    uint32_t slot;
+    const uint64_t *p;
+    size_t n;
+    uint64_t w[FM_DIRTY_WORDS];
+} g_view;
+
+static void view_end(uint32_t slot)
+{
+    if (g_view.active && g_view.slot == slot)
+        g_view.active = 0;
+}
+static void view_on_change(uint32_t as, uint32_t id) { view_end(as << 16 | id); }
+
+static void check_view(void)
+{
+    if (g_view.active)
+        EXPECT(!memcmp(g_view.p, g_view.w, g_view.n * 8), "the dirty-log view of slot 0x%x changed while hvrt.h "
+               "says it stays valid and unchanged (no get/get_view/clear of the slot, no change of it since)", g_view.slot);
+}
+
 static void op_dirty_get(struct in *in, int op, int view)
 {
     uint32_t slot = pick_dirty_slot(in);
+    view_end(slot);
     int null_bm = u8(in) >= 245;
     uint64_t buf[FM_DIRTY_WORDS + 2];
     const uint64_t *vp = (const uint64_t *)0x1;
@@ -1118,6 +1143,13 @@ static void op_dirty_get(struct in *in, int op, int view)
                d->bits[i]);
     if (!view)
         EXPECT(buf[words] == 0xa5a5a5a5a5a5a5a5ull, "hvrt_dirty_log_get wrote past ALIGN(npages, 64) / 8 bytes");
+    if (view) {
+        g_view.active = 1;
+        g_view.slot = slot;
+        g_view.p = vp;
+        g_view.n = words;
+        memcpy(g_view.w, vp, words * 8);
+    }
     if (!(M.dirty_mode & HVRT_DIRTY_LOG_MANUAL_PROTECT))
         memset(d->bits, 0, sizeof d->bits);
 }
@@ -1125,6 +1157,7 @@ static void op_dirty_get(struct in *in, int op, int view)
 static void op_dirty_clear(struct in *in, int op)
 {
     uint32_t slot = pick_dirty_slot(in);
+    view_end(slot);
     struct fm_dirty *d;
     uint64_t np;
     int look = dirty_lookup(slot, &d, &np);
@@ -1507,6 +1540,8 @@ static void create_vm(struct in *in)
     memset(&M, 0, sizeof M);
     fm_rules_init(&M.rules, c.vm_type, c.nr_address_spaces, c.max_user_slots, c.max_gpa_bits, c.user_addr_limit);
     M.gen[1] = 1;
+    M.on_change = view_on_change;
+    g_view.active = 0;
     M.discard_policy = HVRT_DISCARD_SHARED | HVRT_DISCARD_PRIVATE;
     g_vm = NULL;
     int rc = hvrt_vm_create(&c, &g_vm);
@@ -1537,6 +1572,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t o = u8(&in);
         if (in.done)
             break;
+        check_view();
         int op = o % OP_COUNT;
         g_op_name = op_names[op];
         switch (op) {
@@ -1597,6 +1633,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     g_op_name = "final check";
+    check_view();
     check_all(0);
     /* every dirty bitmap, then tear down: readers first (hvrt.h), then the VM */
     for (int i = 0; i < FM_MAX_DIRTY; i++)

@@ -77,6 +77,7 @@ struct fm {
      * whether that fd was read-only decides whether a punch through it can work. */
     int file_slots[FM_NFILES];
     int file_dup_ro[FM_NFILES];
+    void (*on_change)(uint32_t as, uint32_t id); /* told of every accepted change of a slot */
 };
 
 /* ---- VM rules ---- */
@@ -285,6 +286,8 @@ static void fm_apply_region(struct fm *m, enum kd_entry entry, const struct kvm_
     uint64_t npages = r->memory_size >> 12;
     if (change == FM_NONE)
         return;
+    if (m->on_change)
+        m->on_change(as, id);
     if (change == FM_DELETE && fm_slot_private(old))
         m->file_slots[fm_file_of_fd(old->fd)]--;
     if (change == FM_CREATE && entry != KD_V1 && (r->flags & KVM_MEM_GUEST_MEMFD)) {

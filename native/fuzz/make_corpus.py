@@ -201,6 +201,12 @@ INPUTS = {
     "dirty_move_keep": config() + create(0, 0, 1, 0, 8, 0) + op("mark_dirty", gfn(1), b"\xff", b"\x00", npages(1)) +
         op("set_region2", mutate(0, 1, gpa(64))) + op("dirty_get", b"\x00\x00") +
         op("set_region2", mutate(0, 2)) + op("dirty_get", b"\x00\x00"),
+    "dirty_view_stable": config() + create(0, 0, 1, 0, 100, 0) + create(0, 1, 1, 200, 64, 100) +
+        op("mark_dirty", gfn(1), b"\xff", b"\x00", npages(3)) + op("mark_dirty", gfn(201), b"\xff", b"\x00", npages(2)) +
+        op("dirty_get_view", b"\x00\x00") + op("mark_dirty", gfn(1), b"\xff", b"\x00", npages(99)) +
+        op("dirty_get", b"\x01\x00") + op("dirty_get_view", b"\x01\x00") + op("mark_dirty", gfn(0), b"\xff", b"\x00", npages(128)) +
+        op("dirty_mode", b"\x01") + op("dirty_get_view", b"\x00\x00") + op("mark_dirty", gfn(5), b"\xff", b"\x00", npages(5)) +
+        op("set_region2", mutate(1, 2)) + CHECK + op("dirty_get_view", b"\x00\x00"),
     "dirty_errors": config() + create(0, 0, 0, 0, 8, 0) + op("dirty_get", b"\x00\x00") +
         op("dirty_get", b"\xff\xff\x00") + op("dirty_clear", b"\x00\x05\x00\x00\x01") +
         op("mark_dirty", gfn(1 << 52), b"\xff", b"\xf0"),
