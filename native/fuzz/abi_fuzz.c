@@ -22,7 +22,8 @@
 
 /* ---- backing memory, made once per process ---- */
 
-#define AREA_PAGES 1024ull /* the shared area (file A), 2 MiB aligned: slots can reach level 2 */
+#define AREA_PAGES 1024ull /* file A, mapped at the start of the shared area, which is 1 GiB aligned
+                              and FM_AREA_PAGES long (the rest anonymous): slots reach levels 2 and 3 */
 #define U_GFNS 2048ull     /* the check_all op translates every gfn below this */
 
 static unsigned char *g_area;
@@ -1122,7 +1123,7 @@ static void op_dirty_get(struct in *in, int op, int view)
     uint32_t slot = pick_dirty_slot(in);
     view_end(slot);
     int null_bm = u8(in) >= 245;
-    uint64_t buf[FM_DIRTY_WORDS + 2];
+    static uint64_t buf[FM_DIRTY_WORDS + 2];
     const uint64_t *vp = (const uint64_t *)0x1;
     memset(buf, 0xa5, sizeof buf);
     struct fm_dirty *d;
@@ -1151,7 +1152,7 @@ static void op_dirty_get(struct in *in, int op, int view)
         memcpy(g_view.w, vp, words * 8);
     }
     if (!(M.dirty_mode & HVRT_DIRTY_LOG_MANUAL_PROTECT))
-        memset(d->bits, 0, sizeof d->bits);
+        memset(d->bits, 0, words * 8);
 }
 
 static void op_dirty_clear(struct in *in, int op)
@@ -1166,11 +1167,11 @@ static void op_dirty_clear(struct in *in, int op)
     uint8_t k = u8(in);
     const uint32_t nps[] = { (uint32_t)(np - first), 64, 0, 128, 1, 63, 65, 0xffffffffu };
     uint32_t num = nps[k % 8];
-    uint64_t bm[FM_DIRTY_WORDS + 2];
+    static uint64_t bm[FM_DIRTY_WORDS + 2];
     int null_bm = u8(in) >= 245;
     uint8_t fill = u8(in);
-    for (size_t i = 0; i < sizeof bm / 8; i++)
-        bm[i] = fill & 1 ? ~0ull : u64(in);
+    for (size_t i = 0; i < sizeof bm / 8; i++) /* words from the input, then the last one repeated */
+        bm[i] = fill & 1 ? ~0ull : i < 4 ? u64(in) : bm[3];
     int want = look == -EINVAL ? -EINVAL : (first % 64) ? -EINVAL : look;
     if (want == 0 && (first > np || num > np - first || (num % 64 && first + num != np)))
         want = -EINVAL;
@@ -1416,14 +1417,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "abi_fuzz: libhvrt ABI %u, header %u\n", hvrt_abi_version(), HVRT_ABI_VERSION);
         abort();
     }
-    /* A 2 MiB-aligned shared area: file A mapped over a larger PROT_NONE reservation. */
-    size_t len = AREA_PAGES * FM_PAGE;
-    unsigned char *res = mmap(NULL, len + (2u << 20), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    /* The shared area, 1 GiB aligned inside a larger PROT_NONE reservation: file A's 4 MiB (its
+     * pages' contents are checked), then 1 GiB of untouched anonymous memory, so that a slot can
+     * be large enough for a 1 GiB mapping level. hvrt only madvises it (hvrt_convert). */
+    size_t len = FM_AREA_PAGES * FM_PAGE;
+    unsigned char *res = mmap(NULL, len + (1ul << 30), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (res == MAP_FAILED)
         abort();
-    unsigned char *aligned = (unsigned char *)(((uintptr_t)res + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1));
+    unsigned char *aligned = (unsigned char *)(((uintptr_t)res + (1ul << 30) - 1) & ~(uintptr_t)((1ul << 30) - 1));
     g_files[FM_FILE_A] = (struct fm_file){ .pages = AREA_PAGES, .regular = 1 };
     g_files[FM_FILE_A].fd = make_memfd("hvrt-fuzz-A", AREA_PAGES, &g_files[FM_FILE_A].map, aligned);
+    if (mmap(aligned + AREA_PAGES * FM_PAGE, len - AREA_PAGES * FM_PAGE, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
+        abort();
     g_area = g_files[FM_FILE_A].map;
     g_area_end = (uint64_t)g_area + len;
     g_files[FM_FILE_B] = (struct fm_file){ .pages = AREA_PAGES, .regular = 1 };
@@ -1537,6 +1543,7 @@ static void create_vm(struct in *in)
         if (rc == 0)
             hvrt_vm_destroy(v);
     }
+    fm_release(&M);
     memset(&M, 0, sizeof M);
     fm_rules_init(&M.rules, c.vm_type, c.nr_address_spaces, c.max_user_slots, c.max_gpa_bits, c.user_addr_limit);
     M.gen[1] = 1;
@@ -1638,7 +1645,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* every dirty bitmap, then tear down: readers first (hvrt.h), then the VM */
     for (int i = 0; i < FM_MAX_DIRTY; i++)
         if (M.dirty[i].used) {
-            uint64_t buf[FM_DIRTY_WORDS];
+            static uint64_t buf[FM_DIRTY_WORDS];
             uint32_t slot = M.dirty[i].as << 16 | M.dirty[i].id;
             EXPECT_RC(hvrt_dirty_log_get(g_vm, slot, buf), 0, "hvrt_dirty_log_get (final)");
             const struct kd_slot *s = kd_find_id(&M.slots, M.dirty[i].as, M.dirty[i].id);

@@ -24,7 +24,8 @@
 #define FM_MAX_DIRTY KD_MAX_SLOTS
 #define FM_MAX_READERS 8
 #define FM_MAX_LISTENERS 4
-#define FM_DIRTY_WORDS 16               /* 1024 pages: slots never exceed the shared area */
+#define FM_AREA_PAGES ((1ull << 18) + 1024) /* the shared area: 4 MiB of file A, then 1 GiB anonymous */
+#define FM_DIRTY_WORDS ((FM_AREA_PAGES + 63) / 64) /* no slot is larger than the shared area */
 
 /* Backing files: index into fm_file (A is also the shared area, mapped MAP_SHARED). */
 enum { FM_FILE_A, FM_FILE_B, FM_FILE_C, FM_FILE_GMEM, FM_FILE_PIPE, FM_NFILES };
@@ -49,7 +50,7 @@ struct fm_iv { uint64_t s, e; }; /* private gfns [s, e) */
 struct fm_dirty {
     int used;
     uint32_t as, id;
-    uint64_t bits[FM_DIRTY_WORDS];
+    uint64_t *bits; /* ALIGN(npages, 64) / 64 words, calloc'd */
 };
 
 enum fm_reader_state { FM_R_UNREGISTERED, FM_R_OFFLINE, FM_R_ONLINE };
@@ -252,8 +253,19 @@ static struct fm_dirty *fm_dirty_of(struct fm *m, uint32_t as, uint32_t id)
 static void fm_dirty_drop(struct fm *m, uint32_t as, uint32_t id)
 {
     struct fm_dirty *d = fm_dirty_of(m, as, id);
-    if (d)
+    if (d) {
         d->used = 0;
+        free(d->bits);
+        d->bits = NULL;
+    }
+}
+
+/* Frees what the model allocated (before it is reset for the next input). */
+static void fm_release(struct fm *m)
+{
+    for (int i = 0; i < FM_MAX_DIRTY; i++)
+        if (m->dirty[i].used)
+            fm_dirty_drop(m, m->dirty[i].as, m->dirty[i].id);
 }
 
 static void fm_dirty_new(struct fm *m, uint32_t as, uint32_t id, uint64_t npages)
@@ -270,6 +282,9 @@ static void fm_dirty_new(struct fm *m, uint32_t as, uint32_t id, uint64_t npages
     d->used = 1;
     d->as = as;
     d->id = id;
+    d->bits = calloc((npages + 63) / 64 + 1, 8);
+    if (!d->bits)
+        abort();
     if (m->dirty_mode == (HVRT_DIRTY_LOG_MANUAL_PROTECT | HVRT_DIRTY_LOG_INITIALLY_SET))
         for (uint64_t p = 0; p < npages; p++)
             d->bits[p / 64] |= 1ull << (p % 64);

@@ -166,6 +166,9 @@ INPUTS = {
         query("attributes_count", 0, 200, 127) + query("attributes_run", 21, 200, 20),
     "attr_huge": config("sw_protected") + op("set_attributes", b"\x00", gfn(0), b"\xf4", b"\x01\x00") +
         query("attributes_count", 0, 200, 1 << 52) + set_attr(5, 3, False) + CHECK,
+    "max_level_1g": config("sw_protected") + create(0, 0, 0, 0, 1 << 18, 0) + query("max_mapping_level", 5) +
+        query("max_mapping_level", 600) + set_attr(700, 1) + query("max_mapping_level", 600) +
+        query("max_mapping_level", 1 << 17) + convert(1000, 2, 1) + convert(0, 1 << 18, 1) + CHECK,
     "max_level": config("sw_protected") + create(0, 0, 0, 0, 1024, 0) + query("max_mapping_level", 5) +
         query("max_mapping_level", 600) + set_attr(700, 1) + query("max_mapping_level", 600),
     # conversion, discards, listeners
