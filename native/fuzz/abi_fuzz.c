@@ -784,6 +784,8 @@ static void listener(void *ctx, uint64_t gpa, uint64_t size, int to_private)
         g_cb_error = "hvrt_convert inside a listener is not -EDEADLK";
     else if (hvrt_set_memory_attributes(g_vm, &a) != -EDEADLK)
         g_cb_error = "hvrt_set_memory_attributes inside a listener is not -EDEADLK";
+    else if ((uintptr_t)ctx == 3 && hvrt_remove_conversion_listener(g_vm, listener, ctx) != 0)
+        g_cb_error = "listener 3 could not remove itself from its callback";
 }
 
 /* content[f][page]: the first byte of each page of files A, B, C; -1 unknown. Only pages the
@@ -870,21 +872,26 @@ static void op_convert(struct in *in, int op)
         EXPECT(g_ncb == 0, "a failed conversion called listeners %d times", g_ncb);
         return;
     }
-    /* every run, every listener in the order added */
-    int want_calls = nruns * M.nlisteners;
-    EXPECT(g_ncb == want_calls, "hvrt_convert called listeners %d times, model %d (%d runs x %d listeners)", g_ncb,
-           want_calls, nruns, M.nlisteners);
-    for (int i = 0, c = 0; i < nruns; i++)
+    /* every run, every listener in the order added; listener 3 removes itself on its first call,
+     * so it is not called for the runs that follow */
+    int c = 0;
+    for (int i = 0; i < nruns; i++)
         for (int l = 0; l < M.nlisteners; l++, c++) {
-            if (c >= CB_MAX)
-                break;
-            const struct cb_call *x = &g_cb[c];
-            EXPECT(x->ctx == M.listeners[l] && x->gpa == runs[i].s << 12 && x->size == (runs[i].e - runs[i].s) << 12 &&
-                       x->to_private == tp,
+            EXPECT(c < g_ncb, "hvrt_convert called listeners %d times; the model expects more (run %d of %d, listener %d)",
+                   g_ncb, i, nruns, l);
+            const struct cb_call *x = &g_cb[c < CB_MAX ? c : CB_MAX - 1];
+            EXPECT(c >= CB_MAX || (x->ctx == M.listeners[l] && x->gpa == runs[i].s << 12 &&
+                                   x->size == (runs[i].e - runs[i].s) << 12 && x->to_private == tp),
                    "listener call %d: ctx %" PRIuPTR " [0x%" PRIx64 ", +0x%" PRIx64 ") %d; model ctx %" PRIuPTR
                    " [0x%" PRIx64 ", +0x%" PRIx64 ")", c, x->ctx, x->gpa, x->size, x->to_private, M.listeners[l],
                    runs[i].s << 12, (runs[i].e - runs[i].s) << 12);
+            if (M.listeners[l] == 3) {
+                memmove(&M.listeners[l], &M.listeners[l + 1], (size_t)(M.nlisteners - l - 1) * sizeof M.listeners[0]);
+                M.nlisteners--;
+                l--;
+            }
         }
+    EXPECT(g_ncb == c, "hvrt_convert called listeners %d times, model %d", g_ncb, c);
     if (want == 0)
         fm_attr_set(&M, gpa >> 12, (gpa + size) >> 12 ? (gpa + size) >> 12 : FM_GFN_LIMIT, tp);
 }

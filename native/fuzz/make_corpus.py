@@ -180,6 +180,9 @@ INPUTS = {
         convert(0, 4, 0) + CHECK,
     "convert_listeners": config("tdx") + op("listener", b"\x01") + op("listener", b"\x03") +
         op("listener", b"\x03") + set_attr(3, 1) + convert(0, 8, 1) + op("listener", b"\x00") + convert(0, 8, 0),
+    "convert_listener_removes_itself": config("sw_protected") + op("listener", b"\x01") + op("listener", b"\x05") +
+        op("listener", b"\x03") + set_attr(2, 1) + set_attr(5, 1) + convert(0, 8, 1) + convert(0, 8, 0) +
+        op("listener", b"\x05") + op("listener", b"\x04"),
     "convert_policy": config("sw_protected") + op("discard_policy", b"\x00") + create(0, 0, 0, 0, 8, 0) +
         op("write", b"\x00", gfn(0), b"\x07", b"\x55") + convert(0, 8, 1) + op("discard_policy", b"\x06") + CHECK,
     "convert_default_einval": config() + convert(0, 1, 1) + op("convert", b"\x00", gfn(0), size(1), b"\xfa"),
