@@ -502,17 +502,22 @@ static void op_batch(struct in *in, int op)
 }
 
 /* Many small slots at once (ids 100...), so snapshots get several index leaves (64 entries
- * each): through one batch, or one region2 call each. */
+ * each): through one batch (region2), or one call each (region2, or _ext for private slots).
+ * Private ones are one page each of a file at consecutive offsets (the private-file index). */
 static void op_bulk(struct in *in, int op)
 {
     static struct kvm_userspace_memory_region2 r[KD_MAX_SLOTS];
     static int32_t res[KD_MAX_SLOTS];
     int room = KD_MAX_SLOTS - 8 - M.slots.n;
-    uint8_t b = u8(in);
+    uint8_t b = u8(in), fb = u8(in);
     int n = 60 + b % 140;
-    uint32_t as = (b >> 7) & 1, flags = u8(in) & 1 ? KVM_MEM_LOG_DIRTY_PAGES : 0;
+    uint32_t as = (b >> 7) & 1, flags = fb & 1 ? KVM_MEM_LOG_DIRTY_PAGES : 0;
     uint64_t base = pick_gfn(in), stride = 1 + u8(in) % 3, hpage = u8(in);
-    int batch = (b >> 6) & 1;
+    int batch = (b >> 6) & 1, priv = (fb >> 1) & 1;
+    uint32_t fd = priv ? (batch ? (uint32_t)g_files[FM_FILE_GMEM].fd : pick_fd(in)) : 0;
+    enum kd_entry entry = priv && !batch ? KD_EXT : KD_R2;
+    if (priv)
+        flags = KVM_MEM_GUEST_MEMFD;
     if (n > room)
         n = room;
     if (n <= 0)
@@ -524,18 +529,22 @@ static void op_bulk(struct in *in, int op)
         r[i] = (struct kvm_userspace_memory_region2){ .slot = as << 16 | (uint32_t)(100 + i), .flags = flags,
                                                       .guest_phys_addr = (base + (uint64_t)i * stride) << 12,
                                                       .memory_size = FM_PAGE,
-                                                      .userspace_addr = (uint64_t)g_area + ((hpage + (uint64_t)i) % AREA_PAGES) * FM_PAGE };
+                                                      .userspace_addr = (uint64_t)g_area + ((hpage + (uint64_t)i) % AREA_PAGES) * FM_PAGE,
+                                                      .guest_memfd = fd,
+                                                      .guest_memfd_offset = priv ? ((hpage + (uint64_t)i) % AREA_PAGES) * FM_PAGE : 0 };
         enum fm_change ch;
-        int want = fm_predict_region(&M, KD_R2, &r[i], &ch);
+        int want = fm_predict_region(&M, entry, &r[i], &ch);
         int rc = 0;
         if (!batch) {
-            rc = hvrt_set_user_memory_region2(g_vm, &r[i]);
-            EXPECT(rc == want, "bulk region2 #%d gfn 0x%" PRIx64 ": hvrt %d, model %d", i, base + (uint64_t)i * stride, rc, want);
+            struct kd_op kop = { .entry = entry, .kind = "bulk", .r = r[i] };
+            rc = kd_hvrt_apply(g_vm, &kop);
+            EXPECT(rc == want, "bulk %s #%d gfn 0x%" PRIx64 ": hvrt %d, model %d", kd_entry_name[entry], i,
+                   base + (uint64_t)i * stride, rc, want);
         }
         res[i] = want;
         applied += want == 0;
         if (want == 0 && ch != FM_NONE) {
-            fm_apply_region(&M, KD_R2, &r[i], ch);
+            fm_apply_region(&M, entry, &r[i], ch);
             changed = 1;
             if (!batch)
                 M.gen[as] += M.rules.nr_as;

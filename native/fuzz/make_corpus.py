@@ -233,6 +233,11 @@ INPUTS = {
         op("inline_translate", b"\x00\x00", gfn(100)) + op("set_region2", mutate(30, 0, b"\x00")) + CHECK,
     "bulk_single_calls": config() + create(0, 0, 0, 60, 4, 0) + op("bulk_slots", b"\x0a", b"\x00", gfn(0), b"\x00",
                                                                     b"\x10") + op("set_region2", mutate(5, 1, gpa(1000))),
+    "bulk_private_ext": config("sw_protected") + op("bulk_slots", b"\x0a", b"\x02", gfn(0), b"\x00", b"\x10", b"\x01") +
+        op("find_by_private", bytes([FDS["B"]]), b"\x00", b"\xff", b"\x00", npages(64), b"\x00", b"\x00") +
+        convert(0, 128, 1) + convert(0, 100, 0) + CHECK,
+    "bulk_private_batch_gmem": config() + op("bulk_slots", b"\x4a", b"\x02", gfn(480), b"\x01", b"\x00") +
+        op("find_by_private", bytes([FDS["gmem"]]), b"\x05", b"\xff", b"\x00", npages(100), b"\x00", b"\x00"),
     "misuse_null_and_foreign": config() + b"".join(op("misuse", bytes([i])) for i in range(32)),
 }
 
