@@ -169,6 +169,11 @@ INPUTS = {
     "max_level_1g": config("sw_protected") + create(0, 0, 0, 0, 1 << 18, 0) + query("max_mapping_level", 5) +
         query("max_mapping_level", 600) + set_attr(700, 1) + query("max_mapping_level", 600) +
         query("max_mapping_level", 1 << 17) + convert(1000, 2, 1) + convert(0, 1 << 18, 1) + CHECK,
+    "max_level_1g_revert": config("tdx") + create(0, 0, 0, 0, 1 << 18, 0) + set_attr(700, 1) +
+        query("max_mapping_level", 5) + set_attr(700, 1, False) + query("max_mapping_level", 5) +
+        op("set_attributes", b"\x00", gfn(0), size(1 << 18), b"\x01\x00") + query("max_mapping_level", 9) +
+        set_attr(1 << 17, 1, False) + query("max_mapping_level", 9) + query("max_mapping_level", 1 << 17) +
+        convert(1 << 17, 1, 1) + query("max_mapping_level", 9) + CHECK,
     "max_level": config("sw_protected") + create(0, 0, 0, 0, 1024, 0) + query("max_mapping_level", 5) +
         query("max_mapping_level", 600) + set_attr(700, 1) + query("max_mapping_level", 600),
     # conversion, discards, listeners
