@@ -11,13 +11,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 void abi_fuzz_stats(FILE *f);
 
-static int g_files;
+static int g_files, g_verbose;
+static const char *g_current;
+
+/* A mismatch aborts: name the input it came from. */
+static void on_abort(int sig)
+{
+    (void)sig;
+    static const char m[] = "abi_replay: the input was ";
+    ssize_t w = write(2, m, sizeof m - 1);
+    w += write(2, g_current, strlen(g_current));
+    w += write(2, "\n", 1);
+    (void)w;
+    signal(SIGABRT, SIG_DFL);
+    raise(SIGABRT);
+}
 
 static void run_file(const char *path)
 {
@@ -29,7 +45,9 @@ static void run_file(const char *path)
     uint8_t buf[1 << 16];
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
-    fprintf(stderr, "replay %s (%zu bytes)\n", path, n);
+    if (g_verbose)
+        fprintf(stderr, "replay %s (%zu bytes)\n", path, n);
+    g_current = path;
     LLVMFuzzerTestOneInput(buf, n);
     g_files++;
 }
@@ -66,6 +84,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s FILE|DIR...\n", argv[0]);
         return 2;
     }
+    const char *v = getenv("HVRT_FUZZ_VERBOSE");
+    g_verbose = v && *v == '1';
+    signal(SIGABRT, on_abort);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     LLVMFuzzerInitialize(&argc, &argv);
     for (int i = 1; i < argc; i++)
