@@ -120,8 +120,11 @@ __attribute__((noreturn, format(printf, 2, 3))) static void fail(int line, const
     do { long long g_ = (long long)(got), w_ = (long long)(want); \
          EXPECT(g_ == w_, "%s returned %lld, model says %lld", what, g_, w_); } while (0)
 
+/* Counts the result for libFuzzer; every error an export returns must be one hvrt.h lists. */
 static void note(int op, int64_t rc)
 {
+    if (rc < 0 && (!strcmp(hvrt_errname((int)rc), "UNKNOWN") || !hvrt_strerror((int)rc)))
+        fail(__LINE__, "returned %" PRId64 ", a code HVRT_ERRNO_MAP does not list", rc);
     g_counters[op * NCLASS + rc_class(rc)]++;
     g_stats[op * NCLASS + rc_class(rc)]++;
     int ns = M.slots.n > 7 ? 7 : M.slots.n;
