@@ -169,6 +169,14 @@ INPUTS = {
     "max_level_1g": config("sw_protected") + create(0, 0, 0, 0, 1 << 18, 0) + query("max_mapping_level", 5) +
         query("max_mapping_level", 600) + set_attr(700, 1) + query("max_mapping_level", 600) +
         query("max_mapping_level", 1 << 17) + convert(1000, 2, 1) + convert(0, 1 << 18, 1) + CHECK,
+    "attr_chunk_edges": config("sw_protected") + set_attr((1 << 18) - 2, 4) + set_attr(1 << 18, 1 << 18) +
+        set_attr((1 << 18) + 7, 1, False) + query("attributes_count", 0, 200, 1 << 20) +
+        query("attributes_run", (1 << 18) - 2, 200, 1 << 20) + query("attributes_run", (1 << 18) + 8, 200, 1 << 20) +
+        query("range_has_attributes", 1 << 18, 200, (1 << 18) + 7, b"\x11") + set_attr(1 << 18, 1 << 18, False) +
+        query("attributes_run", (1 << 18) - 2, 200, 1 << 20) + set_attr((1 << 40) - 2, 4) +
+        query("attributes_count", (1 << 40) - 8, 200, (1 << 40) + 8) + set_attr((1 << 52) - 5, 4) +
+        query("range_has_attributes", (1 << 52) - 5, 200, (1 << 52) - 1, b"\x11") +
+        query("attributes_run", (1 << 52) - 4, 200, 2**64 - 1) + CHECK,
     "max_level_1g_revert": config("tdx") + create(0, 0, 0, 0, 1 << 18, 0) + set_attr(700, 1) +
         query("max_mapping_level", 5) + set_attr(700, 1, False) + query("max_mapping_level", 5) +
         op("set_attributes", b"\x00", gfn(0), size(1 << 18), b"\x01\x00") + query("max_mapping_level", 9) +
