@@ -94,10 +94,11 @@ static uint64_t u64(struct in *in)
     return v;
 }
 
-__attribute__((noreturn, format(printf, 2, 3))) static void fail(int line, const char *fmt, ...)
+__attribute__((noreturn, format(printf, 3, 4))) static void fail(const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "hvrt-fuzz MISMATCH (abi_fuzz.c:%d) op #%d %s: ", line, g_op_no, g_op_name);
+    const char *base = strrchr(file, '/');
+    fprintf(stderr, "hvrt-fuzz MISMATCH (%s:%d) op #%d %s: ", base ? base + 1 : file, line, g_op_no, g_op_name);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -106,7 +107,7 @@ __attribute__((noreturn, format(printf, 2, 3))) static void fail(int line, const
     abort();
 }
 #define EXPECT(cond, ...) \
-    do { if (!(cond)) fail(__LINE__, __VA_ARGS__); } while (0)
+    do { if (!(cond)) fail(__FILE__, __LINE__, __VA_ARGS__); } while (0)
 #define EXPECT_RC(got, want, what) \
     do { long long g_ = (long long)(got), w_ = (long long)(want); \
          EXPECT(g_ == w_, "%s returned %lld, model says %lld", what, g_, w_); } while (0)
@@ -115,7 +116,7 @@ __attribute__((noreturn, format(printf, 2, 3))) static void fail(int line, const
 static void note(int op, int64_t rc)
 {
     if (rc < 0 && (!strcmp(hvrt_errname((int)rc), "UNKNOWN") || !hvrt_strerror((int)rc)))
-        fail(__LINE__, "returned %" PRId64 ", a code HVRT_ERRNO_MAP does not list", rc);
+        fail(__FILE__, __LINE__, "returned %" PRId64 ", a code HVRT_ERRNO_MAP does not list", rc);
     g_counters[op * NCLASS + rc_class(rc)]++;
     g_stats[op * NCLASS + rc_class(rc)]++;
     int ns = M.slots.n > 7 ? 7 : M.slots.n;
