@@ -390,7 +390,7 @@ case "$mode" in
         [ $# -gt 0 ] || set -- --filter '*'
         dotnet run -c $CONFIG --project bench -- "$@"
         ;;
-    fuzz) shift; build_lib; exec env HVRT_OUT="$OUT" scripts/fuzz.sh "$@" ;;
+    fuzz) build_lib && shift && HVRT_OUT="$OUT" exec scripts/fuzz.sh "$@" ;;
     *)
         echo "usage: ./build.sh [test | fuzz [seconds] | bench [--quick] | bench native [harness args] | bench rust [harness args] | bench dotnet [BenchmarkDotNet args] | bench BenchmarkDotNet-args]" >&2
         exit 2
