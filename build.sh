@@ -13,6 +13,7 @@
 #   ./build.sh bench ARGS    (ARGS not starting with a mode above) the same: ARGS go to BenchmarkDotNet
 #   ./build.sh sanitize [asan|valgrind]  the C tests and examples under ASan+UBSan and/or valgrind memcheck (scripts/sanitize.sh)
 #   ./build.sh soak [minutes]  readers, a churning writer, conversions and dirty logging together, invariants checked (scripts/soak.sh)
+#   ./build.sh fuzz [SECONDS]  build the library and run the ABI fuzzer for SECONDS (default 60; scripts/fuzz.sh)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -371,6 +372,18 @@ run_bench_report_test() {
     tally "bench/test_collect.py" "$(sed -nE 's/^hvrt-c: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/p' "$logf" | tail -n1)" "$rc"
 }
 
+# The ABI fuzzer (native/fuzz/README.md): its corpus replayed against the model, then a short
+# libFuzzer run; each prints an hvrt-c summary line.
+run_fuzz_tests() {
+    local what
+    for what in replay smoke; do
+        log "fuzz: scripts/fuzz.sh $what"
+        local logf="$OUT/fuzz-$what.log" rc=0
+        HVRT_OUT="$OUT" HVRT_POISON=1 scripts/fuzz.sh "$what" 2>&1 | tee "$logf" || rc=$?
+        tally "fuzz $what" "$(sed -nE 's/^hvrt-c: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/p' "$logf" | tail -n1)" "$rc"
+    done
+}
+
 ensure_tools
 case "$mode" in build | test) ensure_rust_deps ;; esac
 case "$mode" in
@@ -392,6 +405,7 @@ case "$mode" in
         run_asan
         run_rust_tests
         run_examples
+        run_fuzz_tests
         run_bench_report_test
         echo "$passed passed, $failed failed, $skipped skipped"
         [ "$failed" = 0 ]
@@ -429,8 +443,9 @@ case "$mode" in
         ;;
     sanitize) build_lib && build_native && shift && HVRT_OUT="$OUT" exec scripts/sanitize.sh "$@" ;;
     soak) build_lib && build_native && shift && HVRT_OUT="$OUT" exec scripts/soak.sh "$@" ;;
+    fuzz) build_lib && shift && HVRT_OUT="$OUT" exec scripts/fuzz.sh "$@" ;;
     *)
-        echo "usage: ./build.sh [test | sanitize [asan|valgrind] | soak [minutes] | bench [--quick] | bench native [harness args] | bench rust [harness args] | bench dotnet [BenchmarkDotNet args] | bench BenchmarkDotNet-args]" >&2
+        echo "usage: ./build.sh [test | fuzz [seconds] | sanitize [asan|valgrind] | soak [minutes] | bench [--quick] | bench native [harness args] | bench rust [harness args] | bench dotnet [BenchmarkDotNet args] | bench BenchmarkDotNet-args]" >&2
         exit 2
         ;;
 esac
