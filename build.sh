@@ -22,6 +22,7 @@ CONFIG=Release
 mode=${1:-build}
 
 log() { printf '==> %s\n' "$*" >&2; }
+. scripts/apt_install.sh
 
 ensure_tools() {
     local missing=()
@@ -31,7 +32,7 @@ ensure_tools() {
     command -v python3 >/dev/null || missing+=(python3) # bench/collect.py and its test
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
-        apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+        apt_install "${missing[@]}" || exit 1
     fi
 }
 
@@ -47,12 +48,7 @@ ensure_rust_deps() {
     done
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
-        local out # apt's chatter (debconf notes) only if it fails
-        if ! out=$(apt-get update -qq 2>&1 &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" 2>&1); then
-            printf '%s\n' "$out" >&2
-            exit 1
-        fi
+        apt_install "${missing[@]}" || exit 1
     fi
 }
 
@@ -157,12 +153,7 @@ ensure_bench_tools() {
     command -v gnuplot >/dev/null || missing+=(gnuplot-nox)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
-        local out
-        if ! out=$(apt-get update -qq 2>&1 &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" 2>&1); then
-            printf '%s\n' "$out" >&2
-            command -v python3 >/dev/null || exit 1 # without gnuplot only the plot is missing
-        fi
+        apt_install "${missing[@]}" || command -v python3 >/dev/null || exit 1 # without gnuplot only the plot is missing
     fi
 }
 

@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. scripts/apt_install.sh
 OUT=${HVRT_OUT:-$ROOT/out}
 FZ=$OUT/fuzz
 LIB=$OUT/lib/libhvrt.so
@@ -29,12 +30,7 @@ ensure_fuzz_deps() {
     compgen -G "/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" >/dev/null || missing+=(libclang-rt-14-dev)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
-        local out
-        if ! out=$(apt-get update -qq 2>&1 &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" 2>&1); then
-            printf '%s\n' "$out" >&2
-            exit 1
-        fi
+        apt_install "${missing[@]}" || exit 1
     fi
 }
 

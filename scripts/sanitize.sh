@@ -15,6 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. scripts/apt_install.sh
 OUT=${HVRT_OUT:-$ROOT/out}
 SAN=$OUT/sanitize
 mode=${1:-all}
@@ -131,12 +132,7 @@ VG_FLAGS=(--error-exitcode=99 --leak-check=full --show-leak-kinds=definite --err
 ensure_valgrind() {
     command -v valgrind >/dev/null && return 0
     log "installing valgrind"
-    local out
-    if ! out=$(apt-get update -qq 2>&1 &&
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind 2>&1); then
-        printf '%s\n' "$out" >&2
-        exit 1
-    fi
+    apt_install valgrind || exit 1
 }
 
 run_valgrind() {

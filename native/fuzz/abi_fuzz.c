@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <sys/mman.h>
 #include "fuzz_ops_log.h" /* fuzz_harness.h, fuzz_ops_slots.h, fuzz_ops_memory.h */
+#include "test_util.h"    /* count_open_fds */
 
 /* ---- whole-state check ---- */
 
@@ -59,17 +60,6 @@ static void check_all(int full)
 
 /* ---- setup and the entry point ---- */
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    if (!d)
-        return -1;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
 
 static int make_memfd(const char *name, uint64_t pages, unsigned char **map, void *at)
 {
@@ -243,7 +233,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct in in = { data, size, 0 };
-    int fds0 = count_fds();
+    int fds0 = count_open_fds();
     for (int f = 0; f <= FM_FILE_C; f++) /* the pages the last input wrote back to zero */
         for (uint64_t p = 0, q; p < g_files[f].pages; p = q + 1) {
             for (q = p; q < g_files[f].pages && g_touched[f][q]; q++)
@@ -337,7 +327,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             EXPECT_RC(hvrt_reader_unregister(M.readers[i].ptr), 0, "hvrt_reader_unregister (final)");
     hvrt_vm_destroy(g_vm);
     g_vm = NULL;
-    int fds1 = count_fds();
+    int fds1 = count_open_fds();
     EXPECT(fds1 == fds0, "open fds %d before the VM, %d after hvrt_vm_destroy (a private-file duplicate leaked?)", fds0, fds1);
     return 0;
 }

@@ -16,16 +16,13 @@
 #include <pthread.h>
 #include "hvrt_inline.h"
 #include "test_util.h"
+#include "kvm_ioctl.h"
 
 #define U_GFNS 64        /* the gfn universe of the snapshots: [0, 64) in every address space */
 #define MAX_SLOTS 16
 #define MAX_RUNS 64
 #define SHARED_PAGES 256 /* one shared memfd mapping backs every slot's host memory */
 
-#define K_CHECK_EXTENSION 0xAE03ul
-#define K_SET_REGION2 0x40A0AE49ul
-#define K_GET_DIRTY_LOG 0x4010AE42ul
-#define K_CREATE_GUEST_MEMFD 0xC040AED4ul
 
 /* ---- The switch ------------------------------------------------------------------------ */
 
@@ -78,11 +75,6 @@ struct world {
     int gmem;                   /* a guest_memfd of the KVM VM, or -1 */
 };
 
-static long kio(int fd, unsigned long req, void *arg)
-{
-    long r = ioctl(fd, req, arg);
-    return r < 0 ? -errno : r;
-}
 
 /* KVM has a slot over gfn: a direct create of a spare slot there is refused with EEXIST. */
 static bool kvm_has_slot_at(int vm_fd, uint64_t gfn, uint64_t hva)
@@ -96,15 +88,6 @@ static bool kvm_has_slot_at(int vm_fd, uint64_t gfn, uint64_t hva)
     return rc == -EEXIST;
 }
 
-static int kvm_dirty_log(int vm_fd, uint32_t slot)
-{
-    static uint64_t bitmap[64];
-    struct {
-        uint32_t slot, pad;
-        uint64_t bitmap;
-    } d = { slot, 0, (uint64_t)(uintptr_t)bitmap };
-    return (int)kio(vm_fd, K_GET_DIRTY_LOG, &d);
-}
 
 static void snap(const struct world *w, struct state *s)
 {

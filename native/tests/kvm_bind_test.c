@@ -7,22 +7,11 @@
 #include <errno.h>
 #include <sys/resource.h>
 #include "test_util.h"
+#include "kvm_ioctl.h"
 
-#define K_CREATE_VM 0xAE01ul
-#define K_CHECK_EXTENSION 0xAE03ul
-#define K_SET_REGION2 0x40A0AE49ul
-#define K_GET_DIRTY_LOG 0x4010AE42ul
-#define K_SET_MEMORY_ATTRIBUTES 0x4020AED2ul
-#define K_CREATE_GUEST_MEMFD 0xC040AED4ul
 
 static int kvm_fd = -1;
 
-/* ioctl's result, or -errno. */
-static long kio(int fd, unsigned long req, void *arg)
-{
-    long r = ioctl(fd, req, arg);
-    return r < 0 ? -errno : r;
-}
 
 static long check_ext(int fd, long cap)
 {
@@ -65,16 +54,6 @@ static bool kvm_has_slot_at(int vm_fd, uint64_t gpa, void *hva)
     return r == -EEXIST;
 }
 
-/* KVM_GET_DIRTY_LOG of a slot: 0 (it exists and logs), -ENOENT otherwise. */
-static int kvm_dirty_log(int vm_fd, uint32_t slot)
-{
-    static uint64_t bitmap[64];
-    struct {
-        uint32_t slot, pad;
-        uint64_t bitmap;
-    } d = { slot, 0, (uint64_t)(uintptr_t)bitmap };
-    return (int)kio(vm_fd, K_GET_DIRTY_LOG, &d);
-}
 
 static int kvm_gmem(int vm_fd, uint64_t size, uint64_t flags)
 {

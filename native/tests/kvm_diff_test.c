@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <time.h>
 #include "kvm_diff_kinds.h"
+#include "test_util.h" /* count_open_fds */
 
 #define KD_CHECK_EVERY 100
 
@@ -28,17 +29,6 @@ static int g_bound_vm = -1;             /* the KVM VM hvrt is bound to */
 static int g_bound_gm[KD_MAX_GMEM];     /* its guest_memfds, parallel to c->gm_fd */
 static uint64_t g_gm_flags[KD_MAX_GMEM]; /* the flags c->gm_fd[i] were made with */
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    if (!d)
-        return -1;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
 
 static uint64_t env_u64(const char *name, uint64_t dflt)
 {
@@ -302,7 +292,7 @@ int main(void)
         CHECK_RC(hvrt_set_user_memory_region2(vm, &w), 0);
     }
     hvrt_vm_destroy(vm);
-    int fds_before = count_fds();
+    int fds_before = count_open_fds();
     vm = hvrt_new(c);
     if (!vm)
         return harness_finish();
@@ -335,7 +325,7 @@ int main(void)
     }
     check_translations(c, vm);
     hvrt_vm_destroy(vm);
-    int fds_after = count_fds();
+    int fds_after = count_open_fds();
     if (fds_after != fds_before)
         fprintf(stderr, "FD LEAK: %d fds before hvrt_vm_create, %d after hvrt_vm_destroy\n", fds_before, fds_after);
     CHECK_RC(fds_after, fds_before);
