@@ -478,12 +478,13 @@ static bool in_range(uint64_t g, uint64_t start, uint64_t end)
     return g >= start && g < end;
 }
 
-/* To private over gfns [2, 40) while [4, 8) is private already. A failed run keeps every page
- * still in use: outside the range both sides, inside it the private side (the side converted
- * to) and both sides of the already-private pages; pages of the range whose shared side was
- * dropped before the failed call are the documented exception (hvrt_convert). Done, exactly
- * the shared side of [2, 4) and [8, 40) is dropped. */
-static void mem_to_private(struct world *w, enum mem_when when)
+/* The memory check every conversion step shares: over gfns [0, 40), the side a conversion drops
+ * (dropped_side: 0 shared, 1 private) of the gfns that change, [lo, hi) minus [skip_lo, skip_hi)
+ * (already converted), reads zero once the call is done; every other page keeps its contents,
+ * also after a failed call. Pages of the range whose side was dropped before the call failed are
+ * the documented exception (hvrt_convert): a failed run checks only what must be kept. */
+static void check_conversion_memory(struct world *w, enum mem_when when, int dropped_side, uint64_t lo, uint64_t hi,
+                                    uint64_t skip_lo, uint64_t skip_hi)
 {
     if (when == MEM_BEFORE) {
         fill_all(w);
@@ -491,70 +492,40 @@ static void mem_to_private(struct world *w, enum mem_when when)
     }
     bool ok = true;
     for (uint64_t g = 0; g < 40; g++) {
-        bool changing = in_range(g, 2, 40) && !in_range(g, 4, 8);
-        ok = kept(w, g, 1) && ok;
+        bool changing = in_range(g, lo, hi) && !in_range(g, skip_lo, skip_hi);
+        ok = kept(w, g, !dropped_side) && ok;
         if (!changing)
-            ok = kept(w, g, 0) && ok;
+            ok = kept(w, g, dropped_side) && ok;
         else if (when == MEM_DONE)
-            ok = dropped(w, g, 0) && ok;
+            ok = dropped(w, g, dropped_side) && ok;
     }
     CHECK(ok);
 }
 
-/* To shared over gfns [0, 36) (private: [2, 40)): the shared side is never touched, the private
- * side outside the range is kept; done, exactly the private side of [2, 36) is punched. */
+/* To private over gfns [2, 40) while [4, 8) is private already: the shared side of [2, 4) and
+ * [8, 40) goes; the private side (the side converted to) is never touched. */
+static void mem_to_private(struct world *w, enum mem_when when)
+{
+    check_conversion_memory(w, when, 0, 2, 40, 4, 8);
+}
+
+/* To shared over gfns [0, 36) (private: [2, 40)): exactly the private side of [2, 36) goes. */
 static void mem_to_shared(struct world *w, enum mem_when when)
 {
-    if (when == MEM_BEFORE) {
-        fill_all(w);
-        return;
-    }
-    bool ok = true;
-    for (uint64_t g = 0; g < 40; g++) {
-        ok = kept(w, g, 0) && ok;
-        if (!in_range(g, 2, 36))
-            ok = kept(w, g, 1) && ok;
-        else if (when == MEM_DONE)
-            ok = dropped(w, g, 1) && ok;
-    }
-    CHECK(ok);
+    check_conversion_memory(w, when, 1, 2, 36, 0, 0);
 }
 
 /* After the conversions above private is [36, 40): a memory fault makes [20, 22) private, dropping
  * only their shared side. */
 static void mem_fault_to_private(struct world *w, enum mem_when when)
 {
-    if (when == MEM_BEFORE) {
-        fill_all(w);
-        return;
-    }
-    bool ok = true;
-    for (uint64_t g = 0; g < 40; g++) {
-        ok = kept(w, g, 1) && ok;
-        if (!in_range(g, 20, 22))
-            ok = kept(w, g, 0) && ok;
-        else if (when == MEM_DONE)
-            ok = dropped(w, g, 0) && ok;
-    }
-    CHECK(ok);
+    check_conversion_memory(w, when, 0, 20, 22, 0, 0);
 }
 
 /* The guest makes [36, 38) shared: only their private side is punched. */
 static void mem_hypercall_to_shared(struct world *w, enum mem_when when)
 {
-    if (when == MEM_BEFORE) {
-        fill_all(w);
-        return;
-    }
-    bool ok = true;
-    for (uint64_t g = 0; g < 40; g++) {
-        ok = kept(w, g, 0) && ok;
-        if (!in_range(g, 36, 38))
-            ok = kept(w, g, 1) && ok;
-        else if (when == MEM_DONE)
-            ok = dropped(w, g, 1) && ok;
-    }
-    CHECK(ok);
+    check_conversion_memory(w, when, 1, 36, 38, 0, 0);
 }
 
 /* ---- The loop ------------------------------------------------------------------------------ */
