@@ -430,9 +430,10 @@ PLOT_SERIES = [
 ]
 
 
-def plot_table(rows):
-    """The plot's numbers as a table: series x slot count, ns per lookup."""
-    series, counts = [], set()
+def plot_series(rows):
+    """[(label, {slot count: ns per lookup})] for every PLOT_SERIES entry with rows; the concurrent
+    series at 1 reader. The plot and its table both draw from this."""
+    series = []
     for label, fam, work, path in PLOT_SERIES:
         pts = {
             slots_of(r.params): r.value
@@ -442,9 +443,17 @@ def plot_table(rows):
         }
         if pts:
             series.append((label, pts))
-            counts |= set(pts)
+    return series
+
+
+def plot_table(rows):
+    """The plot's numbers as a table: series x slot count, ns per lookup."""
+    series = plot_series(rows)
     if not series:
         return []
+    counts = set()
+    for _, pts in series:
+        counts |= set(pts)
     cs = sorted(counts)
     out = ["| ns per lookup | " + " | ".join(f"{c} slots" for c in cs) + " |", "|---|" + "---:|" * len(cs)]
     for label, pts in series:
@@ -456,16 +465,7 @@ def plot(rows, png, logdir):
     if not shutil_which("gnuplot"):
         print("collect: no gnuplot, no plot", file=sys.stderr)
         return False
-    blocks = []
-    for label, fam, work, path in PLOT_SERIES:
-        pts = sorted(
-            (slots_of(r.params), r.value)
-            for r in rows
-            if r.family == fam and r.workload == work and r.path == path and slots_of(r.params) is not None
-            and (fam != "concurrent" or r.params.endswith("1 reader"))
-        )
-        if pts:
-            blocks.append((label, pts))
+    blocks = [(label, sorted(pts.items())) for label, pts in plot_series(rows)]
     if not blocks:
         return False
     dat = os.path.join(logdir, "translate.dat")
