@@ -1407,6 +1407,10 @@ int hvrt_vcpu_run(hvrt_vcpu *vcpu);
  * reserved shortens the next run, which would then skip calls); native/tests/fault_injection_test.c.
  * Errors (nothing changes): -EINVAL an unknown site bit; sites not 0 with nth 0 or err outside
  * 1..4095; sites 0 with nth or err not 0.
+ * Threading: the switch is process-wide (every VM, every thread counts); each counted call takes
+ * one atomic increment, so of concurrent calls exactly one fails. Arm and disarm while no other
+ * thread makes calls the test does not mean to count (arming resets the count non-atomically
+ * with respect to them).
  */
 int hvrt_test_fail_nth(uint32_t sites, uint64_t nth, int err);
 
