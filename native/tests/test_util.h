@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "harness.h"
@@ -179,14 +180,21 @@ static inline int new_memfd(uint64_t bytes)
     return fd;
 }
 
-/* A number that is not an open fd right now (the next open() may reuse it: use it at once). */
+/* A number that is not an open fd and will not become one: the highest number under the soft
+ * RLIMIT_NOFILE that is closed. Not the number of a file just closed: the kernel hands out the
+ * lowest free number, so the next open() on any thread (the runtime's included) would reuse it
+ * (the Rust tests, which run in parallel, saw another test's memfd there). As
+ * native/rust/hvrt/tests/common/fixture.rs's closed_fd_number. */
 static inline int closed_fd_number(void)
 {
-    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        FATAL("open /dev/null");
-    close(fd);
-    return fd;
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
+        FATAL("getrlimit");
+    int top = lim.rlim_cur < 64 ? 63 : lim.rlim_cur > (1u << 20) ? (1 << 20) - 1 : (int)lim.rlim_cur - 1;
+    for (int fd = top; fd > 2; fd--)
+        if (fcntl(fd, F_GETFD) < 0)
+            return fd;
+    FATAL("no closed fd number under RLIMIT_NOFILE");
 }
 
 /* True when fd is open and is the file described by st (same device and inode). */
