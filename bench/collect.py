@@ -30,6 +30,14 @@ class Row:
         self.role, self.value, self.unit = role, float(value), unit
 
 
+def read_text(path, default=None):
+    """The whole file, closed at once; default where it does not exist."""
+    if default is not None and not os.path.exists(path):
+        return default
+    with open(path) as fh:
+        return fh.read()
+
+
 def read_rows(logdir):
     rows, seen = [], set()
     for f in sorted(glob.glob(os.path.join(logdir, "*.log"))):
@@ -382,10 +390,10 @@ def commit(logdir):
 
 def machine(logdir):
     cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-").strip() or "?"
-    start = open(os.path.join(logdir, "loadavg-start")).read().strip() if os.path.exists(os.path.join(logdir, "loadavg-start")) else "?"
-    endf = os.path.join(logdir, "loadavg-end")
-    end = open(endf if os.path.exists(endf) else "/proc/loadavg").read().strip()
     startf = os.path.join(logdir, "loadavg-start")
+    start = read_text(startf, "?").strip()
+    endf = os.path.join(logdir, "loadavg-end")
+    end = read_text(endf if os.path.exists(endf) else "/proc/loadavg").strip()
     began = time.gmtime(os.path.getmtime(startf)) if os.path.exists(startf) else time.gmtime()
     kvm = "usable" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "absent (KVM workloads skipped)"
     return [
@@ -402,8 +410,8 @@ def times(logdir):
         return []
     out = ["| harness | command | seconds | status |", "|---|---|---:|---|"]
     total = 0.0
-    for line in open(f):
-        p = line.rstrip("\n").split("\t")
+    for line in read_text(f).splitlines():
+        p = line.split("\t")
         if len(p) >= 4:
             out.append(f"| {p[0]} | `{md_escape(p[1])}` | {float(p[2]):.0f} | {md_escape(p[3])} |")
             total += float(p[2])
@@ -518,7 +526,7 @@ END = "<!-- END generated -->"
 def splice(path, block):
     """Writes block between the markers of path (bench/RESULTS.md: the latest run above the
     hand-written history); a file without them gets the block at its top."""
-    old = open(path).read() if os.path.exists(path) else ""
+    old = read_text(path, "")
     body = BEGIN + "\n" + block.rstrip("\n") + "\n" + END
     if BEGIN in old and END in old:
         new = old[: old.index(BEGIN)] + body + old[old.index(END) + len(END) :]

@@ -110,7 +110,7 @@ class Splice(unittest.TestCase):
                 f.write("# Title\n\n" + collect.BEGIN + "\nold\n" + collect.END + "\n" + history)
             collect.splice(p, "new block\n")
             collect.splice(p, "newer block\n")
-            text = open(p).read()
+            text = collect.read_text(p)
             self.assertTrue(text.startswith("# Title\n\n" + collect.BEGIN + "\nnewer block\n" + collect.END))
             self.assertTrue(text.endswith(history))
             self.assertNotIn("old", text)
@@ -123,7 +123,7 @@ class Splice(unittest.TestCase):
             r = subprocess.run([sys.executable, os.path.join(HERE, "collect.py"), d, "--out", out, "--plot", ""],
                                capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, r.stderr)
-            text = open(out).read()
+            text = collect.read_text(out)
             self.assertIn("### Targets (issues", text)
             self.assertIn("| 3 | inline (reader_inline) ≤ 1.0× C bsearch, 1..64 slots |", text)
             self.assertIn("malformed row", r.stderr)
