@@ -5,7 +5,7 @@ A report, not yet a guard: issue 17 (layer the runtime) turns it into one that .
 runs. Prints every arrow with the types behind it, the count, and each group of folders that
 reach each other in a cycle (Tarjan's strongly connected components). Types are found by name
 (class/struct/enum/interface/record declarations), comments stripped: cheap and close enough to
-see the shape; a name declared in two folders counts for the first.
+see the shape; a name declared in two folders counts for the first in path order.
 
     scripts/runtime_deps.py [RUNTIME_DIR]
 """
@@ -17,7 +17,7 @@ import sys
 
 
 def parts(root):
-    files = [f for f in glob.glob(os.path.join(root, "**", "*.cs"), recursive=True)
+    files = [f for f in sorted(glob.glob(os.path.join(root, "**", "*.cs"), recursive=True))
              if os.sep + "obj" + os.sep not in f and os.sep + "bin" + os.sep not in f]
     return [(os.path.relpath(f, root).split(os.sep)[0], f) for f in files if os.sep in os.path.relpath(f, root)]
 

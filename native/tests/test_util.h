@@ -190,7 +190,7 @@ static inline int closed_fd_number(void)
     struct rlimit lim;
     if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
         FATAL("getrlimit");
-    int top = lim.rlim_cur < 64 ? 63 : lim.rlim_cur > (1u << 20) ? (1 << 20) - 1 : (int)lim.rlim_cur - 1;
+    int top = (int)(lim.rlim_cur < (1u << 20) ? lim.rlim_cur : 1u << 20) - 1; /* RLIM_INFINITY too */
     for (int fd = top; fd > 2; fd--)
         if (fcntl(fd, F_GETFD) < 0)
             return fd;
