@@ -178,7 +178,7 @@ fn guest_memfd_is_punched() {
     // SAFETY: the ioctl reads the 64-byte request.
     let gmem = unsafe { libc::ioctl(kvm.as_raw_fd(), 0xc040_aed4, req.as_mut_ptr()) };
     if gmem < 0 {
-        println!("SKIP guest_memfd_is_punched: KVM_CREATE_GUEST_MEMFD(MMAP | INIT_SHARED) is not supported");
+        common::skip("guest_memfd_is_punched", "KVM_CREATE_GUEST_MEMFD(MMAP | INIT_SHARED) is not supported");
         return;
     }
     // SAFETY: a new fd.

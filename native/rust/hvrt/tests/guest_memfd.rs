@@ -17,7 +17,7 @@ fn open_guest_memfd(test: &str, bytes: u64) -> Option<(OwnedFd, OwnedFd)> {
     // SAFETY: kvm_vm is a KVM VM fd; req is the 64-byte struct the ioctl reads.
     let fd = unsafe { libc::ioctl(kvm_vm.as_raw_fd(), KVM_CREATE_GUEST_MEMFD, req.as_mut_ptr()) };
     if fd < 0 {
-        println!("SKIP {test}: no KVM_CREATE_GUEST_MEMFD ({})", std::io::Error::last_os_error());
+        common::skip(test, &format!("no KVM_CREATE_GUEST_MEMFD ({})", std::io::Error::last_os_error()));
         return None;
     }
     // SAFETY: a new fd this function owns.

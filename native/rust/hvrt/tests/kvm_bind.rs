@@ -2,7 +2,7 @@
 //! errors, the capabilities against KVM_CHECK_EXTENSION, existing slots handed to KVM, later
 //! changes reaching KVM first (and KVM's refusals winning), guest_memfd creation with its
 //! mapping released on drop. Whether KVM holds a slot is asked of KVM itself. Each test prints
-//! SKIP with the reason and passes where /dev/kvm cannot be opened.
+//! SKIP with the reason (common::skip, counted as skipped by ./build.sh test) where /dev/kvm cannot be opened.
 mod common;
 use common::fixture::{closed_fd_number, set_ext, set_v1};
 use common::*;
@@ -20,7 +20,7 @@ fn kvm(test: &str) -> Option<Kvm> {
     // SAFETY: plain open of a static path.
     let fd = unsafe { libc::open(b"/dev/kvm\0".as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC) };
     if fd < 0 {
-        println!("SKIP {test}: /dev/kvm cannot be opened");
+        common::skip(test, "/dev/kvm cannot be opened");
         return None;
     }
     // SAFETY: a new fd.
@@ -84,17 +84,6 @@ fn kvm_gmem(vm: BorrowedFd<'_>, size: u64, flags: u64) -> OwnedFd {
     assert!(r >= 0, "KVM_CREATE_GUEST_MEMFD: {r}");
     // SAFETY: a new fd.
     unsafe { OwnedFd::from_raw_fd(r as i32) }
-}
-
-/// The tests of this file count the process's open fds: they run one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 #[test]
@@ -219,13 +208,13 @@ fn changes_reach_kvm_first() {
     // KVM refuses what hvrt alone accepted: another VM's guest_memfd, an _ext memfd.
     let foreign = kvm_gmem(other.as_fd(), 16 * PAGE, 0);
     let mfd = memfd(16 * PAGE);
-    let fds = open_fds();
+    let fds = count_open_fds();
     // SAFETY: mem outlives the VM.
     let r = unsafe { vm.set_user_memory_region2(&region2_private(7, 0x80_0000, 16 * PAGE, hva, foreign.as_raw_fd(), 0)) };
     assert_eq!(r, Err(EINVAL));
     assert_eq!(vm.translate(0, 0x800), Err(ENOENT));
     assert_eq!(set_ext(&vm, 7, F_PRIV, 0x80_0000, 16 * PAGE, hva, mfd.as_raw_fd() as u32, 0), Err(EINVAL));
-    assert_eq!(open_fds(), fds, "a refused private slot keeps no duplicate");
+    assert_eq!(count_open_fds(), fds, "a refused private slot keeps no duplicate");
     // A slot KVM has but hvrt does not: KVM's EEXIST wins.
     assert_eq!(kvm_region(kfd, 20, 0x90_0000, PAGE, hva), 0);
     assert_eq!(add_at(&vm, 8, 0, 0x90_0000, PAGE, hva), Err(EEXIST));
@@ -243,10 +232,10 @@ fn guest_memfds() {
     let caps = vm.kvm_caps().unwrap();
     if caps.flags & HVRT_KVM_GUEST_MEMFD == 0 {
         assert_eq!(vm.create_guest_memfd(PAGE, 0).err(), Some(Error::ENODEV));
-        println!("SKIP guest_memfds: this KVM has no guest_memfd");
+        common::skip("guest_memfds", "this KVM has no guest_memfd");
         return;
     }
-    let fds = open_fds();
+    let fds = count_open_fds();
     let g = vm.create_guest_memfd(16 * PAGE, 0).unwrap();
     assert!(g.mapping().is_none());
     // SAFETY: F_GETFD on an open fd.
@@ -273,5 +262,5 @@ fn guest_memfds() {
     for (size, flags) in [(16 * PAGE, 1 << 10), (16 * PAGE, 1 << 33), (0, 0), (100, 0), (1 << 63, 0)] {
         assert_eq!(vm.create_guest_memfd(size, flags).err(), Some(EINVAL), "size {size} flags {flags:#x}");
     }
-    assert_eq!(open_fds(), fds, "every GuestMemfd closed its fd and unmapped on drop");
+    assert_eq!(count_open_fds(), fds, "every GuestMemfd closed its fd and unmapped on drop");
 }

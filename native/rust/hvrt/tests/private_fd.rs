@@ -278,7 +278,7 @@ fn fd_limit_gives_emfile() {
     let tight = libc::rlimit { rlim_cur: highest as libc::rlim_t + 1, rlim_max: old.rlim_max };
     // SAFETY: a valid rlimit.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &tight) } < 0 {
-        println!("SKIP fd_limit_gives_emfile: cannot lower RLIMIT_NOFILE");
+        common::skip("fd_limit_gives_emfile", "cannot lower RLIMIT_NOFILE");
         return;
     }
     let mut fillers = Vec::new();

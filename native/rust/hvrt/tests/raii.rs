@@ -8,14 +8,8 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Tests here count the process's open fds: one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
+// Two tests here count the process's open fds, so every test that makes a VM or a reader holds
+// common::serial(): a VM made on another thread meanwhile changed the count (1 run in 40 failed).
 
 // Compile-time checks. `assert_impl` needs the bound; `assert_not_sync` / `assert_not_send`
 // are ambiguous (do not compile) when the type implements the trait.
@@ -51,20 +45,21 @@ fn thread_safety_of_the_handles() {
 fn dropping_the_vm_closes_its_private_fd_duplicates() {
     let _s = serial();
     let vm = vm_of(HVRT_VM_TYPE_SW_PROTECTED);
-    let before = open_fds();
+    let before = count_open_fds();
     let f = memfd(64 * PAGE);
     for i in 0..4 {
         set_ext(&vm, i, F_PRIV, i as u64 * 16 * PAGE, 16 * PAGE, 0x7f00_0000_0000, f.as_raw_fd() as u32, i as u64 * 16 * PAGE)
             .unwrap();
     }
     drop(f);
-    assert_eq!(open_fds(), before + 1, "one duplicate per file, shared by its slots");
+    assert_eq!(count_open_fds(), before + 1, "one duplicate per file, shared by its slots");
     drop(vm);
-    assert_eq!(open_fds(), before, "the duplicate closed with the VM");
+    assert_eq!(count_open_fds(), before, "the duplicate closed with the VM");
 }
 
 #[test]
 fn a_dropped_reader_no_longer_delays_slot_changes() {
+    let _s = serial();
     let vm = vm();
     let m = Mapping::anonymous(PAGE as usize).unwrap();
     add(&vm, 0, 0, 0, &m).unwrap();
@@ -83,16 +78,16 @@ fn a_dropped_vcpu_releases_its_reader_fd_and_run_page() {
     let m = Mapping::anonymous(PAGE as usize).unwrap();
     let run = Mapping::anonymous(4096).unwrap();
     let run_addr = run.as_ptr();
-    let before = open_fds();
+    let before = count_open_fds();
     // Any open fd stands in for the vCPU fd (hvrt only checks that it is open; no KVM_RUN here).
     let fake_vcpu_fd: std::os::fd::OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
     let mut v = Vcpu::new(&vm, Some(fake_vcpu_fd), run).unwrap();
     assert!(v.fd().is_some());
-    assert_eq!(open_fds(), before + 1);
+    assert_eq!(count_open_fds(), before + 1);
     put_hlt(&mut v);
     assert_eq!(v.handle_exit(0, 0), Ok(ExitAction::Unhandled));
     drop(v);
-    assert_eq!(open_fds(), before, "the vCPU fd closed with the Vcpu");
+    assert_eq!(count_open_fds(), before, "the vCPU fd closed with the Vcpu");
     // SAFETY: msync on a range only asks whether it is mapped (ENOMEM when not).
     let rc = unsafe { libc::msync(run_addr.cast(), 4096, libc::MS_ASYNC) };
     assert_eq!(rc, -1, "the run page was unmapped");
@@ -119,6 +114,7 @@ fn a_dropped_mapping_is_unmapped() {
 
 #[test]
 fn config_rules() {
+    let _s = serial();
     let cfg = VmConfig { max_gpa_bits: 12, ..VmConfig::default() }; // below 13: refused
     assert_eq!(Vm::new(&cfg).err(), Some(EINVAL));
     let mut raw = cfg.to_raw();

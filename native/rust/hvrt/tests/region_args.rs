@@ -92,7 +92,7 @@ fn user_address_limit() {
     if limit == USER_LIMIT_4LEVEL {
         assert_eq!(limit, 0x7fff_ffff_f000);
     } else {
-        println!("SKIP user_address_limit: 5-level paging host: TASK_SIZE_MAX is 2^56 - 4096");
+        common::skip("user_address_limit", "5-level paging host: TASK_SIZE_MAX is 2^56 - 4096");
     }
 }
 

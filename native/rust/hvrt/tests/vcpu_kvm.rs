@@ -64,7 +64,7 @@ fn a_real_guest_through_vcpu_run() {
     let vcpu_fd = ioctl(kvm_vm.as_raw_fd(), 0xAE41, 0);
     let mmap_size = ioctl(kvm.as_raw_fd(), 0xAE04, 0);
     if vcpu_fd < 0 || mmap_size <= 0 {
-        println!("SKIP a_real_guest_through_vcpu_run: KVM_CREATE_VCPU failed");
+        common::skip("a_real_guest_through_vcpu_run", "KVM_CREATE_VCPU failed");
         return;
     }
     // SAFETY: a new fd.
