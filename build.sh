@@ -339,7 +339,9 @@ run_rust_tests() {
         awk -v k="$nskip" 'NF == 3 { p += $1; f += $2; s += $3; n++ } END { if (n) print p - k, f, s + k }')" "$rc"
 }
 
-# The examples as tests: each checks what it prints and exits non-zero on a wrong answer.
+# The examples as tests: each checks what it prints and exits non-zero on a wrong answer. The VMMs
+# (vmm.c, vmm.rs) without a usable /dev/kvm print "no real guest on this machine" and run only the
+# simulated part: one passed, and the real guest one skipped.
 run_examples() {
     local ex
     for ex in demo vmm rust-vmm; do
@@ -350,7 +352,9 @@ run_examples() {
         else
             HVRT_POISON=1 "$OUT/bin/$ex" >"$OUT/$ex.log" 2>&1 || rc=$?
         fi
-        if [ "$rc" = 0 ]; then
+        if [ "$rc" = 0 ] && grep -q "no real guest on this machine" "$OUT/$ex.log"; then
+            tally "example $ex" "1 0 1" 0 # the simulated part passed; the real guest did not run
+        elif [ "$rc" = 0 ]; then
             tally "example $ex" "1 0 0" 0
         else
             cat "$OUT/$ex.log"
