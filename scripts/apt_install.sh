@@ -1,5 +1,5 @@
-# Sourced by build.sh and scripts/*.sh: the one way the project installs a Debian package it
-# needs (nothing installed by hand survives to CI or the next machine).
+# Sourced by scripts/common.sh (so by build.sh and every scripts/*.sh): the one way the project
+# installs a Debian package it needs (nothing installed by hand survives to CI or the next machine).
 # apt_install PKG...: quiet; apt's chatter (debconf notes) is shown only if it fails; returns
 # apt's status so the caller decides whether a failure is fatal.
 apt_install() {

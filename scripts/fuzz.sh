@@ -8,17 +8,11 @@
 #                                    of native/fuzz/corpus (or PATHs) once against the model
 # Extra libFuzzer flags: HVRT_FUZZ_FLAGS="-jobs=2 ...".
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-. scripts/apt_install.sh
-OUT=${HVRT_OUT:-$ROOT/out}
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 FZ=$OUT/fuzz
 LIB=$OUT/lib/libhvrt.so
 SRC="native/fuzz/abi_fuzz.c"
 INC="-D_GNU_SOURCE -Inative/include -Inative/tests"
-LINK="-L$OUT/lib -lhvrt -Wl,-rpath,$OUT/lib -lpthread"
-
-log() { printf '==> %s\n' "$*" >&2; }
 
 [ -e "$LIB" ] || { echo "$LIB is missing: run ./build.sh fuzz (or ./build.sh first)" >&2; exit 1; }
 mkdir -p "$FZ/corpus" "$FZ/crashes"
@@ -35,7 +29,7 @@ ensure_fuzz_deps() {
 }
 
 build_replay() {
-    gcc -std=c11 -O2 -g -Wall -Wextra -Werror $INC -o "$FZ/abi_replay" $SRC native/fuzz/replay.c $LINK
+    gcc $CFLAGS -Inative/tests -o "$FZ/abi_replay" $SRC native/fuzz/replay.c $LDFLAGS
 }
 
 # The harness and the model are instrumented; libhvrt.so (NativeAOT) cannot be, so libFuzzer's
@@ -43,7 +37,7 @@ build_replay() {
 build_fuzzer() {
     ensure_fuzz_deps
     clang-14 -std=c11 -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        -DHVRT_FUZZ_LIBFUZZER $INC -o "$FZ/abi_fuzz" $SRC $LINK
+        -DHVRT_FUZZ_LIBFUZZER $INC -o "$FZ/abi_fuzz" $SRC $LDFLAGS
 }
 
 # ASan and the .NET runtime inside libhvrt.so share the process (native/fuzz/README.md): the

@@ -13,14 +13,9 @@
 # Env: HVRT_VALGRIND_LEAK_VMS (default 3000, ~10 s) sizes lifecycle_leak_test under valgrind, which runs
 # it ~25x slower; HVRT_LEAK_VMS (default 100000 here, ~1 min under ASan) sizes it under ASan.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-. scripts/apt_install.sh
-OUT=${HVRT_OUT:-$ROOT/out}
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 SAN=$OUT/sanitize
 mode=${1:-all}
-
-log() { printf '==> %s\n' "$*" >&2; }
 
 [ -e "$OUT/lib/libhvrt.so" ] || { echo "no $OUT/lib/libhvrt.so: run ./build.sh first" >&2; exit 1; }
 [ -e "$OUT/publish/hvrt.so.dbg" ] || { echo "no $OUT/publish/hvrt.so.dbg: run ./build.sh first" >&2; exit 1; }
