@@ -16,9 +16,11 @@
  *     checked before the other arguments (as an ioctl resolves its fd first). A pointer to
  *     destroyed memory is refused for sure only in debug mode (see "Threading and lifetime
  *     rules").
- *   - Kernel structs are the kernel's own: this header includes <linux/kvm.h> when it exists
- *     and defines only what an older <linux/kvm.h> lacks, under the kernel's names, with
- *     static asserts on size and every offset. A pointer to the kernel's struct is passed as is.
+ *   - Kernel structs are the kernel's own: kvm_uapi.h (included here) includes <linux/kvm.h>
+ *     when it exists and defines only what an older <linux/kvm.h> lacks, under the kernel's
+ *     names, with static asserts on size and every offset. A pointer to the kernel's struct is
+ *     passed as is.
+ *   - Test-only exports (fault injection) are in hvrt_testing.h, also included here.
  *
  * Versions: HVRT_ABI_VERSION changes on any incompatible change of a signature or layout;
  * compare it with hvrt_abi_version() at start-up. Same ABI version = binary compatible.
@@ -31,17 +33,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#if defined(__has_include)
-#if __has_include(<linux/kvm.h>)
-#include <linux/kvm.h>
-#endif
-#endif
+/* The kernel's structs and constants (<linux/kvm.h> where the system has it, the rest declared
+ * there), and HVRT_STATIC_ASSERT (static_assert in C++, _Static_assert in C). */
+#include "kvm_uapi.h"
 
 #ifdef __cplusplus
 extern "C" {
-#define HVRT_STATIC_ASSERT(c, m) static_assert(c, m)
-#else
-#define HVRT_STATIC_ASSERT(c, m) _Static_assert(c, m)
 #endif
 
 /* ---------------------------------------------------------------------------------------- */
@@ -213,137 +210,7 @@ const char *hvrt_errname(int code);
  */
 
 /* ---------------------------------------------------------------------------------------- */
-/* Kernel structs (uapi), defined here only when <linux/kvm.h> is missing or older.          */
-
-#ifndef KVM_SET_USER_MEMORY_REGION
-/* KVM_SET_USER_MEMORY_REGION: 32 bytes. slot = as_id << 16 | slot id. */
-struct kvm_userspace_memory_region {
-    uint32_t slot;
-    uint32_t flags;
-    uint64_t guest_phys_addr;
-    uint64_t memory_size;     /* bytes; 0 deletes the slot */
-    uint64_t userspace_addr;  /* start of the shared host memory */
-};
-#define KVM_MEM_LOG_DIRTY_PAGES (1UL << 0)
-#define KVM_MEM_READONLY (1UL << 1)
-#endif
-
-#ifndef KVM_SET_USER_MEMORY_REGION2
-/* KVM_SET_USER_MEMORY_REGION2 (Linux 6.8): 160 bytes, the first 32 as v1. */
-struct kvm_userspace_memory_region2 {
-    uint32_t slot;
-    uint32_t flags;
-    uint64_t guest_phys_addr;
-    uint64_t memory_size;
-    uint64_t userspace_addr;
-    uint64_t guest_memfd_offset;
-    uint32_t guest_memfd;
-    uint32_t pad1;
-    uint64_t pad2[14];
-};
-#define KVM_SET_USER_MEMORY_REGION2 0x40A0AE49
-#endif
-#ifndef KVM_MEM_GUEST_MEMFD
-#define KVM_MEM_GUEST_MEMFD (1UL << 2)
-#endif
-
-/*
- * The 2022 fd-based private memory proposal (Chao Peng, v8 2/8): a v1 region followed by the
- * private file. Byte-identical to kvm_userspace_memory_region2; KVM_MEM_PRIVATE is bit 2 as
- * KVM_MEM_GUEST_MEMFD. No kernel shipped it, so it is always defined here.
- */
-struct kvm_userspace_memory_region_ext {
-    struct kvm_userspace_memory_region region;
-    uint64_t private_offset;
-    uint32_t private_fd;
-    uint32_t pad1;
-    uint64_t pad2[14];
-};
-#ifndef KVM_MEM_PRIVATE
-#define KVM_MEM_PRIVATE (1UL << 2)
-#endif
-
-HVRT_STATIC_ASSERT(sizeof(struct kvm_userspace_memory_region) == 32, "kvm_userspace_memory_region size");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region, slot) == 0, "region.slot");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region, flags) == 4, "region.flags");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region, guest_phys_addr) == 8, "region.guest_phys_addr");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region, memory_size) == 16, "region.memory_size");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region, userspace_addr) == 24, "region.userspace_addr");
-HVRT_STATIC_ASSERT(sizeof(struct kvm_userspace_memory_region2) == 160, "kvm_userspace_memory_region2 size");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, slot) == 0, "region2.slot");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, flags) == 4, "region2.flags");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, guest_phys_addr) == 8, "region2.guest_phys_addr");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, memory_size) == 16, "region2.memory_size");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, userspace_addr) == 24, "region2.userspace_addr");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, guest_memfd_offset) == 32, "region2.guest_memfd_offset");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, guest_memfd) == 40, "region2.guest_memfd");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, pad1) == 44, "region2.pad1");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region2, pad2) == 48, "region2.pad2");
-HVRT_STATIC_ASSERT(sizeof(struct kvm_userspace_memory_region_ext) == 160, "kvm_userspace_memory_region_ext size");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region_ext, region) == 0, "ext.region");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region_ext, private_offset) == 32, "ext.private_offset");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region_ext, private_fd) == 40, "ext.private_fd");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region_ext, pad1) == 44, "ext.pad1");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_userspace_memory_region_ext, pad2) == 48, "ext.pad2");
-
-#ifndef KVM_MEMORY_ATTRIBUTE_PRIVATE
-/* KVM_SET_MEMORY_ATTRIBUTES (Linux 6.8): 32 bytes. Debian 12's 6.1 header lacks it. */
-struct kvm_memory_attributes {
-    uint64_t address;    /* guest-physical byte address, 4 KiB aligned */
-    uint64_t size;       /* bytes, 4 KiB aligned, != 0 */
-    uint64_t attributes; /* KVM_MEMORY_ATTRIBUTE_* */
-    uint64_t flags;      /* must be 0 */
-};
-#define KVM_MEMORY_ATTRIBUTE_PRIVATE (1ULL << 3)
-#endif
-#ifndef KVM_SET_MEMORY_ATTRIBUTES
-#define KVM_SET_MEMORY_ATTRIBUTES 0x4020AED2
-#endif
-
-HVRT_STATIC_ASSERT(sizeof(struct kvm_memory_attributes) == 32, "kvm_memory_attributes size");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_memory_attributes, address) == 0, "memory_attributes.address");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_memory_attributes, size) == 8, "memory_attributes.size");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_memory_attributes, attributes) == 16, "memory_attributes.attributes");
-HVRT_STATIC_ASSERT(offsetof(struct kvm_memory_attributes, flags) == 24, "memory_attributes.flags");
-HVRT_STATIC_ASSERT(KVM_MEMORY_ATTRIBUTE_PRIVATE == 8, "KVM_MEMORY_ATTRIBUTE_PRIVATE");
-
-/* Exits of the vCPU run loop (Linux 6.8 uapi; Debian 12's 6.1 header lacks the memory fault).
- * KVM_HC_MAP_GPA_RANGE, its attribute bits and the hypercall codes (KVM_EINVAL) come from
- * <linux/kvm_para.h> when it exists; the fallbacks below use the kernel's names and tokens. */
-#if defined(__has_include)
-#if __has_include(<linux/kvm_para.h>)
-#include <linux/kvm_para.h>
-#endif
-#endif
-#ifndef KVM_EXIT_HYPERCALL
-#define KVM_EXIT_HYPERCALL 3
-#endif
-#ifndef KVM_EXIT_MMIO
-#define KVM_EXIT_MMIO 6
-#endif
-#ifndef KVM_EXIT_MEMORY_FAULT
-#define KVM_EXIT_MEMORY_FAULT 39
-#endif
-#ifndef KVM_MEMORY_EXIT_FLAG_PRIVATE
-#define KVM_MEMORY_EXIT_FLAG_PRIVATE (1ULL << 3)
-#endif
-#ifndef KVM_HC_MAP_GPA_RANGE
-#define KVM_HC_MAP_GPA_RANGE 12
-#endif
-#ifndef KVM_MAP_GPA_RANGE_PAGE_SZ_4K
-#define KVM_MAP_GPA_RANGE_PAGE_SZ_4K 0
-#define KVM_MAP_GPA_RANGE_PAGE_SZ_2M (1 << 0)
-#define KVM_MAP_GPA_RANGE_PAGE_SZ_1G (1 << 1)
-#define KVM_MAP_GPA_RANGE_ENC_STAT(n) (n << 4)
-#define KVM_MAP_GPA_RANGE_ENCRYPTED KVM_MAP_GPA_RANGE_ENC_STAT(1)
-#define KVM_MAP_GPA_RANGE_DECRYPTED KVM_MAP_GPA_RANGE_ENC_STAT(0)
-#endif
-#ifndef KVM_EINVAL
-#define KVM_EINVAL 22 /* hypercall return codes are -KVM_E* (kvm_para.h: KVM_EINVAL = EINVAL) */
-#endif
-#ifndef KVM_EFAULT
-#define KVM_EFAULT 14 /* EFAULT */
-#endif
+/* kvm_run's memory fault (the kernel's structs and constants are in kvm_uapi.h)             */
 
 /*
  * struct kvm_run's memory_fault member (Linux 6.8), which Debian 12's struct kvm_run lacks: the
@@ -1091,13 +958,8 @@ int hvrt_kvm_bind(hvrt_vm *vm, int kvm_vm_fd, uint32_t flags);
  */
 int hvrt_kvm_caps(hvrt_vm *vm, struct hvrt_kvm_caps *caps);
 
-/* hvrt_create_guest_memfd flags (KVM's own bits pass through unchanged) */
-#ifndef GUEST_MEMFD_FLAG_MMAP
-#define GUEST_MEMFD_FLAG_MMAP (1ull << 0)
-#endif
-#ifndef GUEST_MEMFD_FLAG_INIT_SHARED
-#define GUEST_MEMFD_FLAG_INIT_SHARED (1ull << 1)
-#endif
+/* hvrt_create_guest_memfd flags (KVM's own bits, GUEST_MEMFD_FLAG_MMAP and _INIT_SHARED from
+ * kvm_uapi.h, pass through unchanged) */
 #define HVRT_GMEM_SHARED_IF_SUPPORTED (1ull << 32) /* add MMAP | INIT_SHARED where the VM offers both */
 
 /*
@@ -1359,69 +1221,11 @@ int hvrt_vcpu_exit_info(const hvrt_vcpu *vcpu, struct hvrt_exit_info *info);
  */
 int hvrt_vcpu_run(hvrt_vcpu *vcpu);
 
-/* ---------------------------------------------------------------------------------------- */
-/* Testing hooks                                                                             */
-/*
- * TEST-ONLY, NOT FOR PRODUCTION: fault injection (Linux's fail_nth) so that tests can prove that
- * every failure path of hvrt returns -errno and changes nothing. A VMM never calls these. The
- * switch is per process: it counts calls of every VM and thread, so arm it only while one
- * thread runs the operation under test. Disarmed (the default), each site costs one load and a
- * never-taken branch; translation, lookup, hvrt_mark_dirty and reader online/offline have no site.
- *
- * Sites (HVRT_FAULT_* bits). A failed call at any of them fails the operation with the errno
- * below and the operation leaves the VM as it was: slots, translations and their generations,
- * attributes, dirty bitmaps, registered readers, the KVM binding, KVM's slots and their dirty
- * logging, hvrt's private-file duplicates, open fds and memory. As documented for each call,
- * hvrt_convert's discards issued before the failed one stay done (and its sequence moves), and in
- * hvrt_set_user_memory_regions only the entry that failed is not applied. Reserves hvrt keeps for
- * later changes (index leaves, attribute nodes) are not state: a retry may need fewer calls.
- *   ALLOC      every unmanaged allocation of hvrt (snapshots, index leaves, attribute nodes, dirty
- *              bitmaps, reader and vCPU records, the VM itself): the operation returns -ENOMEM
- *              whatever err is. Not the process-wide attribute sentinels (made once per process).
- *   FALLOCATE  fallocate(PUNCH_HOLE) of hvrt_convert to shared: -err. Attributes stay as they
- *              were; pieces punched before the failed call stay punched (see hvrt_convert).
- *   MADVISE    madvise(MADV_REMOVE / MADV_DONTNEED) of hvrt_convert to private: -err (err
- *              EINVAL on MADV_REMOVE takes hvrt's documented MADV_DONTNEED fallback instead).
- *   KVM_IOCTL  every ioctl hvrt issues (bound VM fd: slot, attribute, dirty-log, enable-cap,
- *              check-extension, guest_memfd; vCPU fd: KVM_RUN): as if KVM returned -err (so
- *              hvrt_kvm_bind's probe turns ENOTTY/EINVAL into -ENOTTY, and KVM_RUN's EINTR/EAGAIN
- *              are HVRT_EXIT_UNHANDLED, kind INTERRUPTED).
- *   DUP        the dup of a private fd (the first slot of a file): -EMFILE for err EMFILE, else
- *              -ENOMEM (the slot calls' documented errnos).
- *   MMAP       mmap of a new guest_memfd's shared half (hvrt_create_guest_memfd): -err, no fd left.
- */
-#define HVRT_FAULT_ALLOC (1u << 0)
-#define HVRT_FAULT_FALLOCATE (1u << 1)
-#define HVRT_FAULT_MADVISE (1u << 2)
-#define HVRT_FAULT_KVM_IOCTL (1u << 3)
-#define HVRT_FAULT_DUP (1u << 4)
-#define HVRT_FAULT_MMAP (1u << 5)
-#define HVRT_FAULT_ALL 0x3fu
-
-/*
- * Arms the switch: counting from 1, the nth call at any site of `sites` fails with errno `err`
- * (1..4095), once; every other call runs normally. Arming resets the count and the fired site.
- * hvrt_test_fail_nth(0, 0, 0) disarms (the count and fired site stay readable).
- * A test runs an operation for nth = 1, 2, ... until hvrt_test_fault_status reports that no
- * call failed, each run on a VM built afresh by the same calls (on one VM, what a failed run
- * reserved shortens the next run, which would then skip calls); native/tests/fault_injection_test.c.
- * Errors (nothing changes): -EINVAL an unknown site bit; sites not 0 with nth 0 or err outside
- * 1..4095; sites 0 with nth or err not 0.
- * Threading: the switch is process-wide (every VM, every thread counts); each counted call takes
- * one atomic increment, so of concurrent calls exactly one fails. Arm and disarm while no other
- * thread makes calls the test does not mean to count (arming resets the count non-atomically
- * with respect to them).
- */
-int hvrt_test_fail_nth(uint32_t sites, uint64_t nth, int err);
-
-/*
- * Since the last arming: *calls = calls counted at the armed sites, *fired = the HVRT_FAULT_*
- * bit of the call that was failed, 0 if none was (nth not reached). Lock-free.
- * Errors: -EFAULT calls or fired NULL.
- */
-int hvrt_test_fault_status(uint64_t *calls, uint32_t *fired);
-
 #ifdef __cplusplus
 }
 #endif
+
+/* Test-only exports (fault injection), not for production: hvrt_testing.h. */
+#include "hvrt_testing.h"
+
 #endif /* HVRT_H */

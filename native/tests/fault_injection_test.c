@@ -1,4 +1,4 @@
-/* Fault injection (hvrt.h "Testing hooks"): every operation family runs for N = 1, 2, ... with
+/* Fault injection (hvrt_testing.h): every operation family runs for N = 1, 2, ... with
  * the Nth call at hvrt's allocator, fallocate, madvise, ioctls, dup or mmap failing once, until
  * N is past the operation's last call. Each run starts from a VM built afresh by the same calls,
  * so hvrt's internal reserves are the same in every run and the Nth call is the same call (on

@@ -46,8 +46,8 @@ static bool in_table(const char *name)
 }
 
 /* The functions hvrt.h declares, read as build.sh's export check reads them: a line that starts
- * with a return type (lower-case words, '*', spaces) and then hvrt_NAME(. A section titled
- * "Testing hooks" (test-only exports, misused on purpose by their own tests) is not covered. */
+ * with a return type (lower-case words, '*', spaces) and then hvrt_NAME(. hvrt.h alone: the
+ * test-only exports of hvrt_testing.h (misused on purpose by their own tests) are not covered. */
 static void table_covers_header(void)
 {
     FILE *f = open_header();
@@ -59,8 +59,6 @@ static void table_covers_header(void)
     int declared = 0, missing = 0;
     char names[128][64];
     while (fgets(line, sizeof line, f) != NULL) {
-        if (strstr(line, "Testing hooks") != NULL)
-            break;
         size_t i = strspn(line, "abcdefghijklmnopqrstuvwxyz_0123456789 *");
         char *name = strstr(line, "hvrt_");
         if (name == NULL || (size_t)(name - line) > i || (name > line && name[-1] != ' ' && name[-1] != '*'))

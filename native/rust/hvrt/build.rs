@@ -3,8 +3,10 @@
 // run without LD_LIBRARY_PATH. HVRT_LIB_DIR overrides the directory (build.sh passes $OUT/lib
 // when HVRT_OUT moves it). Same logic as bench/rust/build.rs.
 //
-// It also exports HVRT_INCLUDE_DIR to the tests (native/include), which compile a small C
-// program against hvrt.h to check the layout of the #[repr(C)] mirrors.
+// It also exports HVRT_INCLUDE_DIR to the tests (native/include: hvrt.h, kvm_uapi.h and
+// hvrt_testing.h, which hvrt.h includes, and hvrt_inline.h), which compile a small C program
+// against the headers to check the layout of the #[repr(C)] mirrors and read hvrt.h and
+// hvrt_testing.h for the declared functions.
 use std::env;
 use std::path::PathBuf;
 

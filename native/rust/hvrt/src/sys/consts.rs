@@ -1,4 +1,5 @@
-//! hvrt.h's constants, and the kernel constants its API uses (under the kernel's names).
+//! hvrt.h's constants, and the kernel constants its API uses (kvm_uapi.h's, under the kernel's
+//! names).
 
 /// `HVRT_ABI_VERSION`: compare with `hvrt_abi_version()` at start-up.
 pub const HVRT_ABI_VERSION: u32 = 1;
@@ -176,7 +177,7 @@ pub const HVRT_MMIO_PRIVATE: u32 = 3;
 /// `HVRT_MMIO_IN_SLOT`: in a slot, not a READONLY write.
 pub const HVRT_MMIO_IN_SLOT: u32 = 4;
 
-// Testing hooks (test-only fault injection): hvrt_test_fail_nth's sites.
+// Testing hooks (hvrt_testing.h, test-only fault injection): hvrt_test_fail_nth's sites.
 /// `HVRT_FAULT_ALLOC`: every unmanaged allocation (-ENOMEM).
 pub const HVRT_FAULT_ALLOC: u32 = 1 << 0;
 /// `HVRT_FAULT_FALLOCATE`: a conversion's fallocate(PUNCH_HOLE).

@@ -1,5 +1,6 @@
-//! Raw bindings: `extern "C"` declarations of every function in native/include/hvrt.h, the
-//! `#[repr(C)]` mirrors of its structs (those hvrt.h defines or uses, and the frozen layouts of
+//! Raw bindings: `extern "C"` declarations of every function in native/include/hvrt.h (and the
+//! test-only hvrt_testing.h it includes), the `#[repr(C)]` mirrors of its structs (those hvrt.h
+//! defines or uses, kvm_uapi.h's kernel structs among them, and the frozen layouts of
 //! hvrt_inline.h) and its constants.
 //! Names, types and meaning are hvrt.h's; read the header for each call's rules and errno.
 //! Every function returning `i32` returns 0 (or a count) on success or a negative errno.

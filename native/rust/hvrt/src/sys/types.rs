@@ -1,5 +1,6 @@
-//! `#[repr(C)]` mirrors of the structs hvrt.h defines or uses (the kernel's uapi structs under
-//! their kernel names). tests/layout.rs compares every size and offset with the C compiler's.
+//! `#[repr(C)]` mirrors of the structs hvrt.h defines or uses (the kernel's uapi structs, from
+//! kvm_uapi.h, under their kernel names). tests/layout.rs compares every size and offset with the
+//! C compiler's.
 
 /// Opaque `hvrt_vm`: a VM handle (only ever behind a pointer).
 #[repr(C)]
