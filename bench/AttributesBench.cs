@@ -1,6 +1,8 @@
 using System;
 using BenchmarkDotNet.Attributes;
 using Hvrt.Abi;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 
 namespace Hvrt.Bench;

@@ -2,6 +2,8 @@ using System;
 using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using Hvrt.Abi;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 using Hvrt.Sync;
 

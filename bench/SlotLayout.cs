@@ -2,6 +2,7 @@ using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Hvrt.Abi;
+using Hvrt.Layout;
 
 namespace Hvrt.Bench;
 

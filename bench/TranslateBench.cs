@@ -4,6 +4,9 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using Hvrt.Abi;
+using Hvrt.Index;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 using Hvrt.Sync;
 
@@ -118,7 +121,7 @@ public unsafe class TranslateBench
         return sum;
     }
 
-    /// <summary>(b) The core lookup the export calls: read section, snapshot load, search, fill.</summary>
+    /// <summary>(b) The translator the export calls (Index/Translator): read section, snapshot load, last hit, search, fill, attributes.</summary>
     [Benchmark(OperationsPerInvoke = Lookups)]
     public ulong HvrtCore()
     {
@@ -128,7 +131,7 @@ public unsafe class TranslateBench
         ulong sum = 0;
         for (int i = 0; i < Lookups; i++)
         {
-            if (ExportsSlots.TranslateCore(vm, 0, gfns[i], &t) == 0)
+            if (Translator.Translate(&vm->Read, 0, gfns[i], &t) == 0)
             {
                 sum += t.Hva;
             }

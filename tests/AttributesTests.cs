@@ -2,6 +2,8 @@ using System;
 using System.Collections.Generic;
 using Hvrt.Abi;
 using Hvrt.Attributes;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Tests.Support;
 using Xunit;
 
@@ -346,7 +348,7 @@ public unsafe class AttributesTests
         Assert.Equal(E.ENOENT, AttrFfi.MaxLevel(vm.Handle, 0, 0));
         byte* junk = stackalloc byte[64];
         new Span<byte>(junk, 64).Clear();
-        var bad = (Hvrt.Slots.VmHandle*)junk;
+        var bad = (Hvrt.Machine.VmHandle*)junk;
         Assert.Equal(E.EBADF, AttrFfi.Set(bad, null));
         Assert.Equal(E.EBADF, AttrFfi.Get(bad, 0, &v));
         Assert.Equal(E.EBADF, AttrFfi.RangeHas(bad, 0, 1, 0, 0));
@@ -530,7 +532,7 @@ public unsafe class AttributesConcurrencyTests
     public void Readers_SeeOnlyBeforeOrAfter_WhileAWriterToggles()
     {
         using var vm = new TestVm(new HvrtVmConfig { VmType = 1 });
-        Hvrt.Slots.VmHandle* h = vm.Handle;
+        Hvrt.Machine.VmHandle* h = vm.Handle;
         Assert.Equal(0, vm.V1(0, 0, 0, 1UL << 32, 0x100000000000));
         const ulong P = AttrFfi.Private;
         // The writer flips [2^18 - 5, 3 * 2^18 + 5) whole (every page equal after each call) and

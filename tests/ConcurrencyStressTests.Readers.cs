@@ -3,6 +3,8 @@ using System.Collections.Generic;
 using System.Threading;
 using Hvrt.Abi;
 using Hvrt.Index;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 using Hvrt.Sync;
 using Hvrt.Tests.Support;
@@ -149,7 +151,7 @@ public unsafe partial class ConcurrencyStressTests
         {
             if (pinned == null)
             {
-                pinned = VmHandle.Load(sh.Vm.Handle, 0);
+                pinned = VmLayout.Load(&sh.Vm.Handle->Read, 0);
                 pinnedGeneration = pinned->Generation & ~Snapshot.GenUpdateInProgress;
             }
             ulong gfn = NearASlot(rng);

@@ -2,6 +2,7 @@ using System;
 using System.Threading;
 using Hvrt.Abi;
 using Hvrt.Index;
+using Hvrt.Layout;
 using Hvrt.Memory;
 using Hvrt.Tests.Support;
 using Xunit;

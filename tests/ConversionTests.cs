@@ -3,6 +3,8 @@ using System.Collections.Generic;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Hvrt.Abi;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 using Hvrt.Tests.Support;
 using Xunit;

@@ -1,4 +1,5 @@
 using Hvrt.Abi;
+using Hvrt.Machine;
 using Hvrt.Slots;
 
 namespace Hvrt.Tests;

@@ -3,6 +3,8 @@ using System.Collections.Generic;
 using System.Threading;
 using Hvrt.Abi;
 using Hvrt.DirtyLog;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 using Hvrt.Tests.Support;
 using Xunit;

@@ -2,6 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using Hvrt.Abi;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 using Hvrt.Tests.Support;
 using Xunit;

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Threading;
+using Hvrt.Machine;
 using Hvrt.Slots;
 using Hvrt.Tests.Support;
 using Xunit;

@@ -2,6 +2,7 @@ using System;
 using System.Threading;
 using Hvrt.Abi;
 using Hvrt.Attributes;
+using Hvrt.Layout;
 using Hvrt.Memory;
 using Hvrt.Testing;
 using Xunit;

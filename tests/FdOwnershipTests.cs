@@ -1,5 +1,6 @@
 using System.IO;
 using Hvrt.Abi;
+using Hvrt.Layout;
 using Hvrt.Tests.Support;
 using Xunit;
 

@@ -2,6 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using Hvrt.Abi;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 using Hvrt.Tests.Support;
 using Xunit;
@@ -211,8 +213,8 @@ public sealed unsafe class FindSlotsTests
             }
             for (uint asId = 0; asId < nrAs; asId++)
             {
-                hvaLeaves = Math.Max(hvaLeaves, VmHandle.Load(vm.Handle, asId)->Hva.NrLeaves);
-                privateLeaves = Math.Max(privateLeaves, VmHandle.Load(vm.Handle, asId)->Private.NrLeaves);
+                hvaLeaves = Math.Max(hvaLeaves, VmLayout.Load(&vm.Handle->Read, asId)->Hva.NrLeaves);
+                privateLeaves = Math.Max(privateLeaves, VmLayout.Load(&vm.Handle->Read, asId)->Private.NrLeaves);
             }
             for (int round = 0; round < 20; round++)
             {

@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.Threading;
 using Hvrt.Abi;
+using Hvrt.Layout;
 using Hvrt.Sync;
 using Hvrt.Tests.Support;
 using Xunit;

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using Hvrt.Abi;
 using Hvrt.Index;
+using Hvrt.Layout;
 using Hvrt.Slots;
 using Hvrt.Tests.Support;
 using Xunit;
@@ -62,7 +63,7 @@ public sealed unsafe class IndexStructureTests
                 {
                     Assert.Fail($"{kind} leaf {i} entry {j}: not after its predecessor");
                 }
-                if (j == 0 && top->FirstKey(i).CompareTo(key) != 0)
+                if (j == 0 && IndexKeys.FirstOf(top, i).CompareTo(key) != 0)
                 {
                     Assert.Fail($"{kind} top first key {i} does not match the leaf");
                 }
@@ -108,7 +109,7 @@ public sealed unsafe class IndexStructureTests
     {
         for (uint asId = 0; asId < nrAs; asId++)
         {
-            Snapshot* s = VmHandle.Load(vm.Handle, asId);
+            Snapshot* s = VmLayout.Load(&vm.Handle->Read, asId);
             List<ModelSlot> model = r.Model.All.Where(m => m.AsId == asId).ToList();
             List<SlotEntry> gfn = CheckIndex(&s->Gfn, IndexKind.Gfn);
             List<SlotEntry> hva = CheckIndex(&s->Hva, IndexKind.Hva);
@@ -246,8 +247,8 @@ public sealed unsafe class IndexStructureTests
                 CheckSnapshots(vm, r, nrAs);
                 for (uint asId = 0; asId < nrAs; asId++)
                 {
-                    maxGfnLeaves = Math.Max(maxGfnLeaves, VmHandle.Load(vm.Handle, asId)->Gfn.NrLeaves);
-                    maxPrivateLeaves = Math.Max(maxPrivateLeaves, VmHandle.Load(vm.Handle, asId)->Private.NrLeaves);
+                    maxGfnLeaves = Math.Max(maxGfnLeaves, VmLayout.Load(&vm.Handle->Read, asId)->Gfn.NrLeaves);
+                    maxPrivateLeaves = Math.Max(maxPrivateLeaves, VmLayout.Load(&vm.Handle->Read, asId)->Private.NrLeaves);
                 }
                 CheckTranslate(vm, r, nrAs, 200);
                 CheckQueries(vm, r, 4);
@@ -275,7 +276,7 @@ public sealed unsafe class IndexStructureTests
             Assert.Equal(0, vm.V1(id, 0, (ulong)id << 20, 1 << 12, 0x100000000UL + ((ulong)id << 12)));
             model[id] = ((ulong)id << 8, 0x100000000UL + ((ulong)id << 12));
         }
-        Snapshot* s = VmHandle.Load(vm.Handle, 0);
+        Snapshot* s = VmLayout.Load(&vm.Handle->Read, 0);
         Assert.Equal(1400, CheckIndex(&s->Gfn, IndexKind.Gfn).Count);
         Assert.Equal(1400, CheckIndex(&s->Hva, IndexKind.Hva).Count);
         var rng = new Random(5);
@@ -285,7 +286,7 @@ public sealed unsafe class IndexStructureTests
             model.Remove(id);
             if (model.Count % 97 == 0)
             {
-                s = VmHandle.Load(vm.Handle, 0);
+                s = VmLayout.Load(&vm.Handle->Read, 0);
                 Assert.Equal(model.Count, CheckIndex(&s->Gfn, IndexKind.Gfn).Count);
                 Assert.Equal(model.Count, CheckIndex(&s->Hva, IndexKind.Hva).Count);
                 foreach ((uint k, (ulong gfn, ulong hva)) in model.Take(50))
@@ -296,7 +297,7 @@ public sealed unsafe class IndexStructureTests
                 }
             }
         }
-        s = VmHandle.Load(vm.Handle, 0);
+        s = VmLayout.Load(&vm.Handle->Read, 0);
         Assert.Equal(0u, s->Gfn.NrLeaves);
         Assert.Equal(0u, s->Hva.NrLeaves);
         Assert.Equal(0, QueryFfi.ByHva(vm.Handle, 0, ulong.MaxValue, null, 0));

@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
 using Hvrt.Index;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 using Xunit;
 
@@ -14,16 +16,16 @@ public sealed unsafe class InlineLayoutTests
     [Fact]
     public void SlotEntry()
     {
-        Assert.Equal(64, sizeof(Index.SlotEntry));
-        Assert.Equal(0, Off<Index.SlotEntry>(nameof(Index.SlotEntry.BaseGfn)));
-        Assert.Equal(8, Off<Index.SlotEntry>(nameof(Index.SlotEntry.NPages)));
-        Assert.Equal(16, Off<Index.SlotEntry>(nameof(Index.SlotEntry.Hva)));
-        Assert.Equal(24, Off<Index.SlotEntry>(nameof(Index.SlotEntry.PrivatePgoff)));
-        Assert.Equal(32, Off<Index.SlotEntry>(nameof(Index.SlotEntry.PrivateFd)));
-        Assert.Equal(36, Off<Index.SlotEntry>(nameof(Index.SlotEntry.KvmFlags)));
-        Assert.Equal(40, Off<Index.SlotEntry>(nameof(Index.SlotEntry.Slot)));
-        Assert.Equal(48, Off<Index.SlotEntry>(nameof(Index.SlotEntry.FileDev)));
-        Assert.Equal(56, Off<Index.SlotEntry>(nameof(Index.SlotEntry.FileIno)));
+        Assert.Equal(64, sizeof(Layout.SlotEntry));
+        Assert.Equal(0, Off<Layout.SlotEntry>(nameof(Layout.SlotEntry.BaseGfn)));
+        Assert.Equal(8, Off<Layout.SlotEntry>(nameof(Layout.SlotEntry.NPages)));
+        Assert.Equal(16, Off<Layout.SlotEntry>(nameof(Layout.SlotEntry.Hva)));
+        Assert.Equal(24, Off<Layout.SlotEntry>(nameof(Layout.SlotEntry.PrivatePgoff)));
+        Assert.Equal(32, Off<Layout.SlotEntry>(nameof(Layout.SlotEntry.PrivateFd)));
+        Assert.Equal(36, Off<Layout.SlotEntry>(nameof(Layout.SlotEntry.KvmFlags)));
+        Assert.Equal(40, Off<Layout.SlotEntry>(nameof(Layout.SlotEntry.Slot)));
+        Assert.Equal(48, Off<Layout.SlotEntry>(nameof(Layout.SlotEntry.FileDev)));
+        Assert.Equal(56, Off<Layout.SlotEntry>(nameof(Layout.SlotEntry.FileIno)));
     }
 
     [Fact]
@@ -52,12 +54,16 @@ public sealed unsafe class InlineLayoutTests
     [Fact]
     public void VmHandle()
     {
-        Assert.Equal(0, Off<Slots.VmHandle>(nameof(Slots.VmHandle.Magic)));
-        Assert.Equal(16, Off<Slots.VmHandle>(nameof(Slots.VmHandle.InlineAsLimit)));
-        Assert.Equal(20, Off<Slots.VmHandle>(nameof(Slots.VmHandle.NrAddressSpaces)));
-        Assert.Equal(40, Off<Slots.VmHandle>(nameof(Slots.VmHandle.Serial)));
-        Assert.Equal(24, Off<Slots.VmHandle>(nameof(Slots.VmHandle.Current0)));
-        Assert.Equal(32, Off<Slots.VmHandle>(nameof(Slots.VmHandle.Current1)));
+        Assert.Equal(0, Off<VmLayout>(nameof(VmLayout.Magic)));
+        Assert.Equal(16, Off<VmLayout>(nameof(VmLayout.InlineAsLimit)));
+        Assert.Equal(20, Off<VmLayout>(nameof(VmLayout.NrAddressSpaces)));
+        Assert.Equal(40, Off<VmLayout>(nameof(VmLayout.Serial)));
+        Assert.Equal(24, Off<VmLayout>(nameof(VmLayout.Current0)));
+        Assert.Equal(32, Off<VmLayout>(nameof(VmLayout.Current1)));
+        // hvrt's own fields after the frozen 48 bytes, and the handle around the layout.
+        Assert.Equal(48, Off<VmLayout>(nameof(VmLayout.AttributeRoot)));
+        Assert.Equal(0, Off<Machine.VmHandle>(nameof(Machine.VmHandle.Read)));
+        Assert.Equal(64, Off<Machine.VmHandle>(nameof(Machine.VmHandle.Grace)));
     }
 
     [Fact]
@@ -68,9 +74,9 @@ public sealed unsafe class InlineLayoutTests
         Assert.Equal(16, Off<Sync.ReaderRecord>(nameof(Sync.ReaderRecord.Ctr)));
         Assert.Equal(32, Off<Sync.ReaderRecord>(nameof(Sync.ReaderRecord.Cache0)));
         Assert.Equal(48, Off<Sync.ReaderRecord>(nameof(Sync.ReaderRecord.Cache1)));
-        Assert.Equal(0, Off<Sync.ReaderCache>(nameof(Sync.ReaderCache.Generation)));
-        Assert.Equal(8, Off<Sync.ReaderCache>(nameof(Sync.ReaderCache.Entry)));
-        Assert.Equal(ulong.MaxValue, Sync.ReaderCache.Empty.Generation);
+        Assert.Equal(0, Off<Layout.ReaderCache>(nameof(Layout.ReaderCache.Generation)));
+        Assert.Equal(8, Off<Layout.ReaderCache>(nameof(Layout.ReaderCache.Entry)));
+        Assert.Equal(ulong.MaxValue, Layout.ReaderCache.Empty.Generation);
     }
 
     private static int Off<T>(string field) => (int)Marshal.OffsetOf<T>(field);

@@ -1,5 +1,7 @@
 using Hvrt.Abi;
 using Hvrt.Kvm;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 using Hvrt.Tests.Support;
 using Xunit;

@@ -1,6 +1,9 @@
 using System;
 using System.Threading;
+using Hvrt.Index;
 using Hvrt.Abi;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Sync;
 using Hvrt.Tests.Support;
 using Xunit;
@@ -93,6 +96,6 @@ public sealed unsafe class ReadSectionTests
     private static void VmHandle_Translate(TestVm vm)
     {
         HvrtTranslation t;
-        Assert.Equal(0, ExportsSlots.TranslateCore(vm.Handle, 0, 1, &t));
+        Assert.Equal(0, Translator.Translate(&vm.Handle->Read, 0, 1, &t));
     }
 }

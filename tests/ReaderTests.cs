@@ -1,6 +1,8 @@
 using System;
 using System.Runtime.InteropServices;
 using Hvrt.Abi;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Memory;
 using Hvrt.Slots;
 using Hvrt.Sync;
@@ -27,7 +29,8 @@ public unsafe class ReaderTests
     public void Layout_RecordIsOneCacheLine_AndResultIsAtOffset44()
     {
         Assert.Equal(64, sizeof(ReaderRecord));
-        Assert.Equal(64, sizeof(VmHandle));
+        // The read side (VmLayout) and the readers' grace-period domain on a cache line each.
+        Assert.Equal(128, sizeof(VmHandle));
         Assert.Equal(44, (int)Marshal.OffsetOf<HvrtTranslation>(nameof(HvrtTranslation.Result)));
         using var vm = new TestVm();
         ReaderRecord* r = Ffi.ReaderRegister(vm.Handle);
@@ -131,7 +134,7 @@ public unsafe class ReaderTests
         }
         // Every record was reused: the list holds 100 records, not 300 (debug mode: none is).
         int count = 0;
-        for (ReaderRecord* r = vm.Handle->Readers; r != null; r = r->Next)
+        for (ReaderRecord* r = vm.Handle->Grace.Readers; r != null; r = r->Next)
         {
             count++;
         }

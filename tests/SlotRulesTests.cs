@@ -1,4 +1,5 @@
 using Hvrt.Abi;
+using Hvrt.Layout;
 using Hvrt.Tests.Support;
 using Xunit;
 

@@ -1,5 +1,7 @@
 using System;
 using Hvrt.Abi;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Tests.Support;
 using Xunit;
 
@@ -66,7 +68,7 @@ public unsafe class TranslateTests
         Assert.Equal(0xdeadu, t.Slot);
         byte* junk = stackalloc byte[64];
         new Span<byte>(junk, 64).Clear();
-        Assert.Equal(E.EBADF, Ffi.Translate((Hvrt.Slots.VmHandle*)junk, 0, 0, &t));
+        Assert.Equal(E.EBADF, Ffi.Translate((Hvrt.Machine.VmHandle*)junk, 0, 0, &t));
     }
 
     [Fact]

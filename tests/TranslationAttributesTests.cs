@@ -1,5 +1,6 @@
 using System;
 using Hvrt.Abi;
+using Hvrt.Layout;
 using Hvrt.Sync;
 using Hvrt.Tests.Support;
 using Xunit;

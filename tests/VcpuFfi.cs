@@ -1,6 +1,8 @@
 using System;
 using System.Runtime.InteropServices;
 using Hvrt.Abi;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.RunLoop;
 using Hvrt.Slots;
 using Hvrt.Sync;

@@ -1,6 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Hvrt.Attributes;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 
 namespace Hvrt.Abi;
@@ -11,7 +13,7 @@ internal static unsafe class ExportsAttributeRuns
     [UnmanagedCallersOnly(EntryPoint = "hvrt_attributes_run", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int Run(VmHandle* vm, ulong gfn, ulong end, ulong* runEnd, ulong* attrs)
     {
-        int e = ExportsSlots.CheckVm(vm);
+        int e = VmHandle.Check(vm);
         if (e != 0)
         {
             return e;
@@ -34,7 +36,7 @@ internal static unsafe class ExportsAttributeRuns
     [UnmanagedCallersOnly(EntryPoint = "hvrt_attributes_count", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int Count(VmHandle* vm, ulong start, ulong end, ulong* privatePages)
     {
-        int e = ExportsSlots.CheckVm(vm);
+        int e = VmHandle.Check(vm);
         if (e != 0)
         {
             return e;

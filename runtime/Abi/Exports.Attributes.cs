@@ -3,6 +3,8 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Hvrt.Attributes;
 using Hvrt.Index;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 using Hvrt.Sync;
 
@@ -16,7 +18,7 @@ internal static unsafe class ExportsAttributes
     {
         try
         {
-            int e = ExportsSlots.CheckVm(vm);
+            int e = VmHandle.Check(vm);
             if (e != 0)
             {
                 return e;
@@ -33,7 +35,7 @@ internal static unsafe class ExportsAttributes
     [UnmanagedCallersOnly(EntryPoint = "hvrt_get_memory_attributes", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int GetMemoryAttributes(VmHandle* vm, ulong gfn, ulong* attrs)
     {
-        int e = ExportsSlots.CheckVm(vm);
+        int e = VmHandle.Check(vm);
         if (e != 0)
         {
             return e;
@@ -49,7 +51,7 @@ internal static unsafe class ExportsAttributes
     [UnmanagedCallersOnly(EntryPoint = "hvrt_range_has_attributes", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int RangeHasAttributes(VmHandle* vm, ulong start, ulong end, ulong mask, ulong attrs)
     {
-        int e = ExportsSlots.CheckVm(vm);
+        int e = VmHandle.Check(vm);
         if (e != 0)
         {
             return e;
@@ -103,12 +105,12 @@ internal static unsafe class ExportsAttributes
     [UnmanagedCallersOnly(EntryPoint = "hvrt_max_mapping_level", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int MaxMappingLevel(VmHandle* vm, uint asId, ulong gfn)
     {
-        int e = ExportsSlots.CheckVm(vm);
+        int e = VmHandle.Check(vm);
         if (e != 0)
         {
             return e;
         }
-        return asId >= vm->NrAddressSpaces ? -Errno.EINVAL : MaxMappingLevelCore(vm, asId, gfn);
+        return asId >= vm->Read.NrAddressSpaces ? -Errno.EINVAL : MaxMappingLevelCore(vm, asId, gfn);
     }
 
     internal static int MaxMappingLevelCore(VmHandle* vm, uint asId, ulong gfn)
@@ -118,8 +120,8 @@ internal static unsafe class ExportsAttributes
         {
             return -Errno.ENOMEM;
         }
-        Snapshot* s = VmHandle.Load(vm, asId);
-        SlotEntry* entry = Snapshot.Find(s, gfn);
+        Snapshot* s = VmLayout.Load(&vm->Read, asId);
+        SlotEntry* entry = Search.Find(s, gfn);
         int level = entry == null ? -Errno.ENOENT : LevelOf(entry, Vm.FromHandle(vm).Attributes, gfn);
         ReadSection.Exit(section);
         return level;

@@ -1,9 +1,9 @@
-using Hvrt.Attributes;
 using System.Runtime.InteropServices;
 using System.Runtime.CompilerServices;
 using Hvrt.Index;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
-using Hvrt.Sync;
 
 namespace Hvrt.Abi;
 
@@ -13,12 +13,12 @@ internal static unsafe class ExportsBatch
     [UnmanagedCallersOnly(EntryPoint = "hvrt_translate_batch", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int TranslateBatch(VmHandle* vm, uint asId, ulong* gfns, nuint n, HvrtTranslation* output)
     {
-        int e = ExportsSlots.CheckVm(vm);
+        int e = VmHandle.Check(vm);
         if (e != 0)
         {
             return e;
         }
-        if (asId >= vm->NrAddressSpaces)
+        if (asId >= vm->Read.NrAddressSpaces)
         {
             return -Errno.EINVAL;
         }
@@ -31,19 +31,7 @@ internal static unsafe class ExportsBatch
         {
             return e;
         }
-        ReadSection.ThreadRecord* section = ReadSection.Enter();
-        if (section == null)
-        {
-            return -Errno.ENOMEM;
-        }
-        Snapshot* s = VmHandle.Load(vm, asId);
-        ulong generation = Snapshot.GenerationOf(s);
-        SlotEntry* hint = ExportsSlots.LastHit(section, vm, asId, generation);
-        int hits = Lookup.Batch(s, generation, gfns, n, output, ref hint);
-        TranslationAttributes.ApplyBatch(vm, gfns, n, output);
-        ExportsSlots.RememberHit(section, vm, asId, generation, hint);
-        ReadSection.Exit(section);
-        return hits;
+        return Translator.TranslateBatch(&vm->Read, asId, gfns, n, output);
     }
 
     /// <summary>

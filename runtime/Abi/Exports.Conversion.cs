@@ -1,6 +1,8 @@
 using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 
 namespace Hvrt.Abi;
@@ -13,7 +15,7 @@ internal static unsafe class ExportsConversion
     {
         try
         {
-            int e = ExportsSlots.CheckVm(vm);
+            int e = VmHandle.Check(vm);
             return e != 0 ? e : Vm.FromHandle(vm).Convert(gpa, size, toPrivate);
         }
         catch (OutOfMemoryException)
@@ -29,14 +31,14 @@ internal static unsafe class ExportsConversion
     [UnmanagedCallersOnly(EntryPoint = "hvrt_set_discard_policy", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int SetDiscardPolicy(VmHandle* vm, uint flags)
     {
-        int e = ExportsSlots.CheckVm(vm);
+        int e = VmHandle.Check(vm);
         return e != 0 ? e : Vm.FromHandle(vm).SetDiscardPolicy(flags);
     }
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_conversion_seq", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int ConversionSeq(VmHandle* vm, ulong* seq)
     {
-        int e = ExportsSlots.CheckVm(vm);
+        int e = VmHandle.Check(vm);
         if (e != 0)
         {
             return e;
@@ -54,7 +56,7 @@ internal static unsafe class ExportsConversion
     {
         try
         {
-            int e = ExportsSlots.CheckVm(vm);
+            int e = VmHandle.Check(vm);
             if (e != 0)
             {
                 return e;
@@ -76,7 +78,7 @@ internal static unsafe class ExportsConversion
     {
         try
         {
-            int e = ExportsSlots.CheckVm(vm);
+            int e = VmHandle.Check(vm);
             return e != 0 ? e : Vm.FromHandle(vm).RemoveConversionListener(callback, context);
         }
         catch (Exception)

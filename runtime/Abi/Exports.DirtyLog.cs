@@ -3,6 +3,8 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Hvrt.Bits;
 using Hvrt.DirtyLog;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 
 namespace Hvrt.Abi;
@@ -15,7 +17,7 @@ internal static unsafe class ExportsDirtyLog
     {
         try
         {
-            int e = ExportsSlots.CheckVm(vm);
+            int e = VmHandle.Check(vm);
             return e != 0 ? e : Vm.FromHandle(vm).SetDirtyLogMode(mode);
         }
         catch (Exception)
@@ -30,7 +32,7 @@ internal static unsafe class ExportsDirtyLog
         try
         {
             // The bitmap is checked after the slot, as KVM's copy_to_user comes last.
-            int e = ExportsSlots.CheckVm(vm);
+            int e = VmHandle.Check(vm);
             return e != 0 ? e : Vm.FromHandle(vm).GetDirtyLog(slot, bitmap);
         }
         catch (Exception)
@@ -44,7 +46,7 @@ internal static unsafe class ExportsDirtyLog
     {
         try
         {
-            int e = ExportsSlots.CheckVm(vm);
+            int e = VmHandle.Check(vm);
             return e != 0 ? e : Vm.FromHandle(vm).GetDirtyLogView(slot, view);
         }
         catch (Exception)
@@ -58,7 +60,7 @@ internal static unsafe class ExportsDirtyLog
     {
         try
         {
-            int e = ExportsSlots.CheckVm(vm);
+            int e = VmHandle.Check(vm);
             return e != 0 ? e : Vm.FromHandle(vm).ClearDirtyLog(slot, firstPage, numPages, bitmap);
         }
         catch (Exception)
@@ -74,7 +76,7 @@ internal static unsafe class ExportsDirtyLog
     /// <summary>The export's body, shared with the managed tests.</summary>
     internal static long MarkDirtyCore(VmHandle* vm, ulong gpa, ulong len)
     {
-        int e = ExportsSlots.CheckVm(vm);
+        int e = VmHandle.Check(vm);
         if (e != 0)
         {
             return e;

@@ -2,6 +2,8 @@ using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Hvrt.Kvm;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 
 namespace Hvrt.Abi;
@@ -14,7 +16,7 @@ internal static unsafe class ExportsKvm
     {
         try
         {
-            int e = ExportsSlots.CheckVm(vm);
+            int e = VmHandle.Check(vm);
             return e != 0 ? e : Vm.FromHandle(vm).BindKvm(kvmVmFd, flags);
         }
         catch (OutOfMemoryException)
@@ -33,7 +35,7 @@ internal static unsafe class ExportsKvm
     {
         try
         {
-            int e = ExportsSlots.CheckVm(vm);
+            int e = VmHandle.Check(vm);
             if (e != 0)
             {
                 return e;
@@ -68,7 +70,7 @@ internal static unsafe class ExportsKvm
     {
         try
         {
-            int e = ExportsSlots.CheckVm(vm);
+            int e = VmHandle.Check(vm);
             return e != 0 ? e : Vm.FromHandle(vm).CreateGuestMemfd(size, flags, shared);
         }
         catch (OutOfMemoryException)

@@ -2,22 +2,13 @@ using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Hvrt.Index;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Platform;
 using Hvrt.Slots;
 using Hvrt.Sync;
 
 namespace Hvrt.Abi;
-
-/// <summary>struct hvrt_slot_range, 32 bytes: one slot and the gfns of it a reverse query hit.</summary>
-[StructLayout(LayoutKind.Sequential, Size = 32)]
-public struct HvrtSlotRange
-{
-    public uint Slot;
-    public uint Flags;
-    public ulong GfnStart;
-    public ulong GfnEnd;
-    public ulong Reserved;
-}
 
 /// <summary>
 /// The reverse queries (host range → slots): which (slot, gfn range) pairs a range of host
@@ -85,7 +76,7 @@ internal static unsafe class ExportsQuery
     /// <summary>vm NULL → -EFAULT, not live → -EBADF, out NULL with cap &gt; 0 → -EFAULT, start + len wrapping → -EINVAL.</summary>
     private static int CheckArgs(VmHandle* vm, HvrtSlotRange* result, nuint cap, ulong start, ulong len)
     {
-        int e = ExportsSlots.CheckVm(vm);
+        int e = VmHandle.Check(vm);
         if (e != 0)
         {
             return e;
@@ -113,9 +104,9 @@ internal static unsafe class ExportsQuery
         }
         try
         {
-            for (uint asId = 0; asId < vm->NrAddressSpaces; asId++)
+            for (uint asId = 0; asId < vm->Read.NrAddressSpaces; asId++)
             {
-                Snapshot* s = VmHandle.Load(vm, asId);
+                Snapshot* s = VmLayout.Load(&vm->Read, asId);
                 sink.Query(s);
             }
         }
@@ -126,7 +117,7 @@ internal static unsafe class ExportsQuery
         return sink.Total;
     }
 
-    /// <summary>HVRT_TR_* of a slot as hvrt_translate reports them (<see cref="Snapshot.Fill"/>), without PRIVATE.</summary>
+    /// <summary>HVRT_TR_* of a slot as hvrt_translate reports them (<see cref="Translator.Fill"/>), without PRIVATE.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static uint TrFlags(uint kvmFlags)
         => ((kvmFlags & 2) != 0 ? HvrtTranslation.FlagReadonly : 0)

@@ -1,8 +1,9 @@
-using Hvrt.Attributes;
 using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Hvrt.Index;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 using Hvrt.Sync;
 
@@ -20,7 +21,7 @@ internal static unsafe class ExportsReader
     {
         try
         {
-            int e = ExportsSlots.CheckVm(vm);
+            int e = VmHandle.Check(vm);
             if (e != 0)
             {
                 return e;
@@ -29,7 +30,7 @@ internal static unsafe class ExportsReader
             {
                 return -Errno.EFAULT;
             }
-            int r = Vm.FromHandle(vm).Readers.Register(vm, out ReaderRecord* record);
+            int r = Vm.FromHandle(vm).Readers.Register(&vm->Grace, &vm->Read, out ReaderRecord* record);
             if (r == 0)
             {
                 *reader = record;
@@ -53,7 +54,7 @@ internal static unsafe class ExportsReader
                 return g;
             }
             // The registry checks again under its lock: two threads may race to unregister.
-            int e = VmHandle.IsLive(r->Vm) ? Vm.FromHandle(r->Vm).Readers.Unregister(r) : -Errno.EBADF;
+            int e = VmLayout.IsLive(r->Vm) ? Vm.FromHandle(VmHandle.Of(r->Vm)).Readers.Unregister(r) : -Errno.EBADF;
             ReaderGuard.Leave(r, g);
             return e;
         }
@@ -91,7 +92,7 @@ internal static unsafe class ExportsReader
         {
             return -Errno.EPERM;
         }
-        GracePeriod.Quiescent(r);
+        GracePeriod.Quiescent(VmHandle.GraceOf(r->Vm), r);
         return 0;
     }
 
@@ -118,7 +119,7 @@ internal static unsafe class ExportsReader
     {
         if (IsReleaseLive(r))
         {
-            GracePeriod.Online(r);
+            GracePeriod.Online(VmHandle.GraceOf(r->Vm), r);
             return 0;
         }
         int g = Guard(r);
@@ -126,7 +127,7 @@ internal static unsafe class ExportsReader
         {
             return g;
         }
-        GracePeriod.Online(r);
+        GracePeriod.Online(VmHandle.GraceOf(r->Vm), r);
         ReaderGuard.Leave(r, g);
         return 0;
     }
@@ -161,22 +162,7 @@ internal static unsafe class ExportsReader
         {
             return -Errno.EPERM;
         }
-        // No read section: this reader is online, so no snapshot it loads is freed before its
-        // next quiescent state (GracePeriod). The cache is this reader's own (one thread at a time).
-        Snapshot* s = VmHandle.Load(r->Vm, asId);
-        ulong generation = Snapshot.GenerationOf(s);
-        ReaderCache* c = ReaderRecord.CacheOf(r, asId);
-        SlotEntry* hint = c->Generation == generation ? c->Entry : null;
-        SlotEntry* entry = Lookup.Find(s, gfn, ref hint);
-        if (entry == null)
-        {
-            return -Errno.ENOENT;
-        }
-        c->Generation = generation;
-        c->Entry = entry;
-        Snapshot.Fill(entry, gfn, generation, result);
-        TranslationAttributes.Apply(r->Vm, gfn, result);
-        return 0;
+        return Translator.ReaderTranslate(r->Vm, ReaderRecord.CacheOf(r, asId), asId, gfn, result);
     }
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_reader_translate_batch", CallConvs = new[] { typeof(CallConvCdecl) })]
@@ -216,18 +202,7 @@ internal static unsafe class ExportsReader
         {
             return e;
         }
-        Snapshot* s = VmHandle.Load(r->Vm, asId);
-        ulong generation = Snapshot.GenerationOf(s);
-        ReaderCache* c = ReaderRecord.CacheOf(r, asId);
-        SlotEntry* hint = c->Generation == generation ? c->Entry : null;
-        int hits = Lookup.Batch(s, generation, gfns, n, output, ref hint);
-        TranslationAttributes.ApplyBatch(r->Vm, gfns, n, output);
-        if (hint != null)
-        {
-            c->Generation = generation;
-            c->Entry = hint;
-        }
-        return hits;
+        return Translator.ReaderTranslateBatch(r->Vm, ReaderRecord.CacheOf(r, asId), asId, gfns, n, output);
     }
 
     /// <summary>A registered release-mode reader: the hot calls' only check (NULL and every other record fail it).</summary>

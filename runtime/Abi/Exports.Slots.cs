@@ -1,10 +1,10 @@
-using Hvrt.Attributes;
 using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Hvrt.Index;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
-using Hvrt.Sync;
 
 namespace Hvrt.Abi;
 
@@ -40,7 +40,7 @@ internal static unsafe class ExportsSlots
     {
         try
         {
-            int e = CheckVm(vm);
+            int e = VmHandle.Check(vm);
             if (e != 0)
             {
                 return e;
@@ -68,17 +68,17 @@ internal static unsafe class ExportsSlots
     [UnmanagedCallersOnly(EntryPoint = "hvrt_translate", CallConvs = new[] { typeof(CallConvCdecl) })]
     public static int Translate(VmHandle* vm, uint asId, ulong gfn, HvrtTranslation* result)
     {
-        int e = CheckVm(vm);
+        int e = VmHandle.Check(vm);
         if (e == 0)
         {
-            e = CheckTranslation(vm, asId, result);
+            e = CheckTranslation(&vm->Read, asId, result);
         }
-        return e != 0 ? e : TranslateCore(vm, asId, gfn, result);
+        return e != 0 ? e : Translator.Translate(&vm->Read, asId, gfn, result);
     }
 
     /// <summary>After the handle check, the arguments of a single translation: out NULL → -EFAULT, as_id out of range → -EINVAL.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static int CheckTranslation(VmHandle* vm, uint asId, HvrtTranslation* result)
+    internal static int CheckTranslation(VmLayout* vm, uint asId, HvrtTranslation* result)
     {
         if (result == null)
         {
@@ -87,51 +87,12 @@ internal static unsafe class ExportsSlots
         return asId >= vm->NrAddressSpaces ? -Errno.EINVAL : 0;
     }
 
-    /// <summary>The translation itself, shared by the export and the managed tests.</summary>
-    internal static int TranslateCore(VmHandle* vm, uint asId, ulong gfn, HvrtTranslation* result)
-    {
-        ReadSection.ThreadRecord* section = ReadSection.Enter();
-        if (section == null)
-        {
-            return -Errno.ENOMEM;
-        }
-        Snapshot* s = VmHandle.Load(vm, asId);
-        ulong generation = Snapshot.GenerationOf(s);
-        SlotEntry* hint = LastHit(section, vm, asId, generation);
-        SlotEntry* entry = Lookup.Find(s, gfn, ref hint);
-        RememberHit(section, vm, asId, generation, hint);
-        if (entry != null)
-        {
-            Snapshot.Fill(entry, gfn, generation, result);
-            TranslationAttributes.Apply(vm, gfn, result);
-        }
-        ReadSection.Exit(section);
-        return entry != null ? 0 : -Errno.ENOENT;
-    }
-
-    /// <summary>This thread's last hit if it lies in the snapshot of (vm, asId) with this generation, else null.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static SlotEntry* LastHit(ReadSection.ThreadRecord* section, VmHandle* vm, uint asId, ulong generation)
-    {
-        ReadSection.ThreadHit* hit = &section->Hit;
-        return hit->VmSerial == vm->Serial && hit->AsId == asId && hit->Generation == generation ? hit->Entry : null;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void RememberHit(ReadSection.ThreadRecord* section, VmHandle* vm, uint asId, ulong generation, SlotEntry* entry)
-    {
-        if (entry != null)
-        {
-            section->Hit = new ReadSection.ThreadHit { VmSerial = vm->Serial, Generation = generation, Entry = entry, AsId = asId };
-        }
-    }
-
     /// <summary>The VM is checked before the request pointer (-EBADF before -EFAULT), as an ioctl checks its fd first.</summary>
     private static int SetRegion(VmHandle* vm, KvmUserspaceMemoryRegion2* mem, RegionEntry entry)
     {
         try
         {
-            int e = CheckVm(vm);
+            int e = VmHandle.Check(vm);
             if (e != 0)
             {
                 return e;
@@ -142,15 +103,5 @@ internal static unsafe class ExportsSlots
         {
             return -Errno.EINTERNAL;
         }
-    }
-
-    /// <summary>NULL → -EFAULT (like a bad user pointer); not a live VM → -EBADF (like a bad fd).</summary>
-    internal static int CheckVm(VmHandle* vm)
-    {
-        if (vm == null)
-        {
-            return -Errno.EFAULT;
-        }
-        return vm->Magic == VmHandle.LiveMagic ? 0 : -Errno.EBADF;
     }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Hvrt.Layout;
 using Hvrt.Testing;
 
 namespace Hvrt.Abi;

@@ -1,6 +1,8 @@
 using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.RunLoop;
 using Hvrt.Slots;
 using Hvrt.Sync;
@@ -19,7 +21,7 @@ internal static unsafe class ExportsVcpu
     {
         try
         {
-            int e = ExportsSlots.CheckVm(vm);
+            int e = VmHandle.Check(vm);
             if (e != 0)
             {
                 return e;

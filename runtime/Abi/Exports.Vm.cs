@@ -1,6 +1,8 @@
 using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 
 namespace Hvrt.Abi;
@@ -68,7 +70,7 @@ internal static unsafe class ExportsVm
     {
         try
         {
-            int e = ExportsSlots.CheckVm(vm);
+            int e = VmHandle.Check(vm);
             return e != 0 ? e : Vm.FromHandle(vm).TryDestroy(checkReaders: true);
         }
         catch (Exception)

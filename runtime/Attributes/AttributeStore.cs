@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Threading;
-using Hvrt.Abi;
 using Hvrt.Bits;
+using Hvrt.Layout;
 using Hvrt.Memory;
 
 namespace Hvrt.Attributes;
@@ -43,9 +43,9 @@ internal sealed unsafe class AttributeStore
     public const ulong Level2MPages = 512;
 
     private const int RootEntries = 4096;
-    private const int NodeEntries = 2048;
-    private const int HeaderWords = 16;
-    private const int MixedWord = 8;
+    internal const int NodeEntries = 2048;
+    internal const int HeaderWords = 16;
+    internal const int MixedWord = 8;
     private const nuint ChunkBytes = (nuint)(HeaderWords + ChunkPages / 64) * 8;
     private const nuint RootBytes = RootEntries * 8;
     private const nuint NodeBytes = NodeEntries * 8;
@@ -54,9 +54,10 @@ internal sealed unsafe class AttributeStore
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int Shift(int level) => 40 - 11 * level;
 
-    private static readonly nint s_fullChunk = FullChunk();
-    private static readonly nint s_fullLeaf = FullNode(s_fullChunk);
-    private static readonly nint s_fullMid = FullNode(s_fullLeaf);
+    /// <summary>The shared "every page PRIVATE" sentinels of chunk, leaf-node and mid-node level.</summary>
+    internal static readonly nint s_fullChunk = FullChunk();
+    internal static readonly nint s_fullLeaf = FullNode(s_fullChunk);
+    internal static readonly nint s_fullMid = FullNode(s_fullLeaf);
 
     private nint* _root;
     private readonly nint _full0 = s_fullMid;
@@ -79,181 +80,26 @@ internal sealed unsafe class AttributeStore
     }
 
     // ------------------------------------------------------------------------------------------
-    // Readers: lock-free, allocation-free.
+    // Readers: lock-free, allocation-free; the algorithms are AttributeView's, which readers
+    // without the managed store (the translator, the exit handler) use over the native root.
 
-    /// <summary>The chunk holding gfn (possibly the full sentinel), or null when its pages are all 0.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong* ChunkOf(ulong gfn)
-    {
-        if (gfn >= MaxPages)
-        {
-            return null;
-        }
-        var mid = (nint*)Volatile.Read(ref _root[gfn >> 40]);
-        if (mid == null)
-        {
-            return null;
-        }
-        var leaf = (nint*)Volatile.Read(ref mid[(gfn >> 29) & (NodeEntries - 1)]);
-        if (leaf == null)
-        {
-            return null;
-        }
-        return (ulong*)Volatile.Read(ref leaf[(gfn >> 18) & (NodeEntries - 1)]);
-    }
+    /// <summary>The read side over this store's root (valid until <see cref="Free"/>).</summary>
+    public AttributeView View => new(_root);
 
-    /// <summary>The attributes of one gfn (0 or PRIVATE); 0 beyond 2^52.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ulong Get(ulong gfn)
-    {
-        ulong* c = ChunkOf(gfn);
-        if (c == null)
-        {
-            return 0;
-        }
-        ulong i = gfn & (ChunkPages - 1);
-        return (c[HeaderWords + (int)(i >> 6)] >> (int)(i & 63) & 1) * MemAttr.Private;
-    }
+    /// <summary>The root readers reach from the VM's handle (VmLayout.AttributeRoot).</summary>
+    public nint Root => (nint)_root;
 
-    /// <summary>Whether the aligned 2 MiB frame around gfn holds pages with different attributes.</summary>
-    public bool Mixed2M(ulong gfn)
-    {
-        ulong* c = ChunkOf(gfn);
-        if (c == null)
-        {
-            return false;
-        }
-        ulong f = (gfn & (ChunkPages - 1)) >> 9;
-        return (c[MixedWord + (int)(f >> 6)] >> (int)(f & 63) & 1) != 0;
-    }
+    public ulong Get(ulong gfn) => View.Get(gfn);
 
-    /// <summary>Whether the aligned 1 GiB frame around gfn holds pages with different attributes.</summary>
-    public bool Mixed1G(ulong gfn)
-    {
-        ulong* c = ChunkOf(gfn);
-        if (c == null)
-        {
-            return false;
-        }
-        ulong n = Volatile.Read(ref c[0]);
-        return n != 0 && n != ChunkPages;
-    }
+    public bool Mixed2M(ulong gfn) => View.Mixed2M(gfn);
 
-    /// <summary>
-    /// The largest uniform region the store knows around gfn (&lt; 2^52): returns null with
-    /// <paramref name="uniform"/> 0 or 1 (every page of [gfn, regionEnd) shared or private), or the
-    /// chunk with uniform -1 when its pages differ (regionEnd is then the chunk's end).
-    /// </summary>
-    private ulong* Locate(ulong gfn, out ulong regionEnd, out int uniform)
-    {
-        nint e = Volatile.Read(ref _root[gfn >> 40]);
-        if (e == 0 || e == _full0)
-        {
-            regionEnd = ((gfn >> 40) + 1) << 40;
-            uniform = e == 0 ? 0 : 1;
-            return null;
-        }
-        e = Volatile.Read(ref ((nint*)e)[(gfn >> 29) & (NodeEntries - 1)]);
-        if (e == 0 || e == _full1)
-        {
-            regionEnd = ((gfn >> 29) + 1) << 29;
-            uniform = e == 0 ? 0 : 1;
-            return null;
-        }
-        e = Volatile.Read(ref ((nint*)e)[(gfn >> 18) & (NodeEntries - 1)]);
-        regionEnd = ((gfn >> 18) + 1) << 18;
-        if (e == 0)
-        {
-            uniform = 0;
-            return null;
-        }
-        ulong n = Volatile.Read(ref ((ulong*)e)[0]);
-        if (n == 0 || n == ChunkPages)
-        {
-            uniform = n == 0 ? 0 : 1;
-            return null;
-        }
-        uniform = -1;
-        return (ulong*)e;
-    }
+    public bool Mixed1G(ulong gfn) => View.Mixed1G(gfn);
 
-    /// <summary>The first gfn in [start, end) whose PRIVATE bit is not <paramref name="isPrivate"/>, or end.</summary>
-    public ulong NextDiffering(ulong start, ulong end, bool isPrivate)
-    {
-        ulong stopAll = end < MaxPages ? end : MaxPages;
-        ulong g = start;
-        while (g < stopAll)
-        {
-            ulong* c = Locate(g, out ulong regionEnd, out int uniform);
-            ulong stop = regionEnd < stopAll ? regionEnd : stopAll;
-            if (c == null)
-            {
-                if ((uniform == 1) != isPrivate)
-                {
-                    return g;
-                }
-            }
-            else
-            {
-                ulong b = g & ~(ChunkPages - 1);
-                ulong* bits = c + HeaderWords;
-                ulong r = isPrivate ? BitKernels.FindNextClear(bits, g - b, stop - b) : BitKernels.FindNextSet(bits, g - b, stop - b);
-                if (r < stop - b)
-                {
-                    return b + r;
-                }
-            }
-            g = stop;
-        }
-        // Every gfn from 2^52 on is shared.
-        if (isPrivate && end > MaxPages)
-        {
-            return start > MaxPages ? start : MaxPages;
-        }
-        return end > start ? end : start;
-    }
+    public ulong NextDiffering(ulong start, ulong end, bool isPrivate) => View.NextDiffering(start, end, isPrivate);
 
-    /// <summary>The number of PRIVATE pages in [start, end).</summary>
-    public ulong CountPrivate(ulong start, ulong end)
-    {
-        ulong stopAll = end < MaxPages ? end : MaxPages;
-        ulong n = 0;
-        ulong g = start;
-        while (g < stopAll)
-        {
-            ulong* c = Locate(g, out ulong regionEnd, out int uniform);
-            ulong stop = regionEnd < stopAll ? regionEnd : stopAll;
-            if (c == null)
-            {
-                n += uniform == 1 ? stop - g : 0;
-            }
-            else
-            {
-                ulong b = g & ~(ChunkPages - 1);
-                n += BitKernels.Count(c + HeaderWords, g - b, stop - b);
-            }
-            g = stop;
-        }
-        return n;
-    }
+    public ulong CountPrivate(ulong start, ulong end) => View.CountPrivate(start, end);
 
-    /// <summary>
-    /// Iterates runs of equal attributes: for gfn &lt; end, returns true with the run
-    /// [gfn, runEnd) whose pages all have <paramref name="attrs"/>, and advances gfn to runEnd.
-    /// </summary>
-    public bool NextRun(ref ulong gfn, ulong end, out ulong runEnd, out ulong attrs)
-    {
-        if (gfn >= end)
-        {
-            runEnd = gfn;
-            attrs = 0;
-            return false;
-        }
-        attrs = Get(gfn);
-        runEnd = NextDiffering(gfn, end, attrs != 0);
-        gfn = runEnd;
-        return true;
-    }
+    public bool NextRun(ref ulong gfn, ulong end, out ulong runEnd, out ulong attrs) => View.NextRun(ref gfn, end, out runEnd, out attrs);
 
     // ------------------------------------------------------------------------------------------
     // Writer (under the VM's lock).

@@ -1,15 +1,14 @@
 using System.Runtime.CompilerServices;
-using System.Threading;
-using Hvrt.Abi;
-using Hvrt.Slots;
+using Hvrt.Layout;
 
 namespace Hvrt.Attributes;
 
 /// <summary>
 /// Puts the attributes into a translation: HVRT_TR_PRIVATE when the gfn is private, and run_pages
 /// shortened to the first page whose attributes differ. A VM that never had a private page pays
-/// one load; the others walk the store (lock-free) and scan at most <see cref="MaxLookAhead"/>
-/// pages, so a huge uniform slot never costs a long scan per call.
+/// one load; the others walk the store from the handle's root (lock-free, no managed state) and
+/// scan at most <see cref="MaxLookAhead"/> pages, so a huge uniform slot never costs a long scan
+/// per call.
 /// </summary>
 internal static unsafe class TranslationAttributes
 {
@@ -17,22 +16,22 @@ internal static unsafe class TranslationAttributes
     public const ulong MaxLookAhead = AttributeStore.ChunkPages;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Apply(VmHandle* vm, ulong gfn, HvrtTranslation* t)
+    public static void Apply(VmLayout* vm, ulong gfn, HvrtTranslation* t)
     {
-        if (VmHandle.PrivatePagesInUse(vm))
+        if (VmLayout.PrivatePagesInUse(vm))
         {
-            ApplyFromStore(Vm.FromHandle(vm).Attributes, gfn, t);
+            ApplyFromStore(new AttributeView(vm->AttributeRoot), gfn, t);
         }
     }
 
     /// <summary>The hits of a batch (result 0).</summary>
-    public static void ApplyBatch(VmHandle* vm, ulong* gfns, nuint n, HvrtTranslation* output)
+    public static void ApplyBatch(VmLayout* vm, ulong* gfns, nuint n, HvrtTranslation* output)
     {
-        if (!VmHandle.PrivatePagesInUse(vm))
+        if (!VmLayout.PrivatePagesInUse(vm))
         {
             return;
         }
-        AttributeStore store = Vm.FromHandle(vm).Attributes;
+        var store = new AttributeView(vm->AttributeRoot);
         for (nuint i = 0; i < n; i++)
         {
             if (output[i].Result == 0)
@@ -42,7 +41,7 @@ internal static unsafe class TranslationAttributes
         }
     }
 
-    private static void ApplyFromStore(AttributeStore store, ulong gfn, HvrtTranslation* t)
+    private static void ApplyFromStore(AttributeView store, ulong gfn, HvrtTranslation* t)
     {
         bool isPrivate = store.Get(gfn) != 0;
         if (isPrivate)

@@ -1,5 +1,5 @@
 using System.Collections.Generic;
-using Hvrt.Abi;
+using Hvrt.Layout;
 using Hvrt.Platform;
 
 namespace Hvrt.Conversion;
@@ -85,7 +85,7 @@ internal sealed class DiscardPlan
                 j++;
             }
             int r = Remove(start, end);
-            if (r == -Abi.Errno.EINVAL && j - i > 1)
+            if (r == -Errno.EINVAL && j - i > 1)
             {
                 r = 0;
                 for (int k = i; k < j && r == 0; k++)
@@ -93,7 +93,7 @@ internal sealed class DiscardPlan
                     r = Drop(_shared[k].Start, _shared[k].End);
                 }
             }
-            else if (r == -Abi.Errno.EINVAL)
+            else if (r == -Errno.EINVAL)
             {
                 r = DontNeed(start, end);
             }
@@ -109,7 +109,7 @@ internal sealed class DiscardPlan
     private int Drop(ulong start, ulong end)
     {
         int r = Remove(start, end);
-        return r == -Abi.Errno.EINVAL ? DontNeed(start, end) : r;
+        return r == -Errno.EINVAL ? DontNeed(start, end) : r;
     }
 
     private int Remove(ulong start, ulong end)

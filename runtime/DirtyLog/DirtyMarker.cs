@@ -1,5 +1,6 @@
-using Hvrt.Abi;
 using Hvrt.Index;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 using Hvrt.Sync;
 
@@ -22,16 +23,16 @@ internal static unsafe class DirtyMarker
             return -Errno.ENOMEM;
         }
         long marked = 0;
-        Snapshot* s = VmHandle.Load(vm, 0);
+        Snapshot* s = VmLayout.Load(&vm->Read, 0);
         IndexTop* top = &s->Gfn;
         nuint leaves = top->NrLeaves;
         if (leaves != 0)
         {
             // The entry at or before gfn, then forward while entries start before end (slots of
             // one address space never overlap, so they are sorted by start and by end alike).
-            nuint li = Snapshot.LastAtMost(top->First0, leaves, gfn);
+            nuint li = Search.LastAtMost(top->First0, leaves, gfn);
             Leaf* leaf = top->Leaves[li];
-            nuint ei = Snapshot.LastAtMost(leaf->Keys, leaf->Count, gfn);
+            nuint ei = Search.LastAtMost(leaf->Keys, leaf->Count, gfn);
             for (; li < leaves; li++, ei = 0)
             {
                 leaf = top->Leaves[li];

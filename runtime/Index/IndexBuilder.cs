@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
+using Hvrt.Layout;
 using Hvrt.Memory;
 
 namespace Hvrt.Index;
@@ -78,7 +79,7 @@ internal sealed unsafe class IndexBuilder
         Grow((int)top->NrLeaves);
         for (nuint i = 0; i < top->NrLeaves; i++)
         {
-            _refs[i] = new LeafRef { Leaf = top->Leaves[i], First = top->FirstKey(i), MaxEnd = top->MaxEnd[i] };
+            _refs[i] = new LeafRef { Leaf = top->Leaves[i], First = IndexKeys.FirstOf(top, i), MaxEnd = top->MaxEnd[i] };
         }
         _n = (int)top->NrLeaves;
         _count = top->Count;

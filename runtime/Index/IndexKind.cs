@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Hvrt.Layout;
 
 namespace Hvrt.Index;
 
@@ -52,6 +53,10 @@ internal static class IndexKeys
         IndexKind.Hva => new IndexKey(e.Hva, e.Slot, 0),
         _ => new IndexKey(e.FileIno, e.FileDev, e.PrivatePgoff),
     };
+
+    /// <summary>The first key of leaf i of an index (its three components).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe IndexKey FirstOf(IndexTop* top, nuint i) => new(top->First0[i], top->First1[i], top->First2[i]);
 
     /// <summary>Exclusive end of the entry in the index's units (gfn, host byte, file page).</summary>
     public static ulong EndOf(IndexKind kind, in SlotEntry e) => kind switch

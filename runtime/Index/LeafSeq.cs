@@ -1,3 +1,4 @@
+using Hvrt.Layout;
 namespace Hvrt.Index;
 
 /// <summary>
@@ -29,7 +30,7 @@ internal readonly unsafe struct TopSeq : ILeafSeq
 
     public Leaf* LeafAt(int i) => _top->Leaves[i];
 
-    public IndexKey FirstAt(int i) => _top->FirstKey((nuint)i);
+    public IndexKey FirstAt(int i) => IndexKeys.FirstOf(_top, (nuint)i);
 
     public ulong MaxEndAt(int i) => _top->MaxEnd[i];
 

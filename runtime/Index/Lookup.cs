@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using Hvrt.Abi;
+using Hvrt.Layout;
 
 namespace Hvrt.Index;
 
@@ -20,7 +20,7 @@ internal static unsafe class Lookup
         {
             return e;
         }
-        e = Snapshot.Find(s, gfn);
+        e = Search.Find(s, gfn);
         if (e != null)
         {
             hint = e;
@@ -46,7 +46,7 @@ internal static unsafe class Lookup
             SlotEntry* e = last;
             if (gfn - lastBase >= lastPages)
             {
-                e = Snapshot.Find(s, gfn);
+                e = Search.Find(s, gfn);
                 if (e == null)
                 {
                     *t = default;
@@ -58,7 +58,7 @@ internal static unsafe class Lookup
                 lastBase = e->BaseGfn;
                 lastPages = e->NPages;
             }
-            Snapshot.Fill(e, gfn, generation, t);
+            Translator.Fill(e, gfn, generation, t);
             hits++;
         }
         hint = last;

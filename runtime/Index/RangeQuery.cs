@@ -1,3 +1,4 @@
+using Hvrt.Layout;
 namespace Hvrt.Index;
 
 /// <summary>Receives the entries a range query finds.</summary>

@@ -1,5 +1,6 @@
 using System;
 using System.Threading;
+using Hvrt.Layout;
 using Hvrt.Memory;
 
 namespace Hvrt.Index;
@@ -61,12 +62,12 @@ internal sealed unsafe class SnapshotBuilder
         }
         // Room to spare, so a batch does not reallocate per entry.
         int Grow(int n) => n + n / 4 + 8;
-        Snapshot* bigger = Snapshot.Alloc(Grow(gfn), Grow(hva), Grow(priv));
+        Snapshot* bigger = Snapshots.Alloc(Grow(gfn), Grow(hva), Grow(priv));
         if (bigger == null)
         {
             return false;
         }
-        Snapshot.Free(_next);
+        Snapshots.Free(_next);
         _next = bigger;
         (_capGfn, _capHva, _capPrivate) = (Grow(gfn), Grow(hva), Grow(priv));
         return true;
@@ -143,7 +144,7 @@ internal sealed unsafe class SnapshotBuilder
         {
             b.FreeSpares();
         }
-        Snapshot.Free(_next);
+        Snapshots.Free(_next);
         _next = null;
         if (current != null)
         {

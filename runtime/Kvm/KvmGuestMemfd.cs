@@ -1,4 +1,4 @@
-using Hvrt.Abi;
+using Hvrt.Layout;
 using Hvrt.Platform;
 
 namespace Hvrt.Kvm;

@@ -1,10 +1,11 @@
-using Hvrt.Abi;
 using Hvrt.Attributes;
 using Hvrt.Index;
 using Hvrt.Kvm;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 using Hvrt.Sync;
-using VmState = Hvrt.Slots.Vm;
+using VmState = Hvrt.Machine.Vm;
 
 namespace Hvrt.RunLoop;
 
@@ -189,7 +190,7 @@ internal static unsafe class ExitHandler
         {
             if (online)
             {
-                GracePeriod.Online(reader);
+                GracePeriod.Online(&v->Vm->Grace, reader);
             }
         }
     }
@@ -206,7 +207,7 @@ internal static unsafe class ExitHandler
         info.Size = KvmRun.U32(run, KvmRun.MmioLen);
         info.IsWrite = run[KvmRun.MmioIsWrite] != 0 ? 1u : 0u;
         VmHandle* vm = v->Vm;
-        uint asId = (*(ushort*)(run + KvmRun.Flags) & KvmRun.X86Smm) != 0 && vm->NrAddressSpaces > 1 ? 1u : 0u;
+        uint asId = (*(ushort*)(run + KvmRun.Flags) & KvmRun.X86Smm) != 0 && vm->Read.NrAddressSpaces > 1 ? 1u : 0u;
         ulong gfn = gpa >> 12;
         ReaderRecord* reader = v->Reader;
         // The snapshot is protected by the reader being online; a VMM that calls this between
@@ -214,18 +215,12 @@ internal static unsafe class ExitHandler
         bool offline = reader->Ctr == 0;
         if (offline)
         {
-            GracePeriod.Online(reader);
+            GracePeriod.Online(&v->Vm->Grace, reader);
         }
-        Snapshot* s = VmHandle.Load(vm, asId);
-        ulong generation = Snapshot.GenerationOf(s);
-        ReaderCache* c = ReaderRecord.CacheOf(reader, asId);
-        SlotEntry* hint = c->Generation == generation ? c->Entry : null;
-        SlotEntry* entry = Lookup.Find(s, gfn, ref hint);
+        SlotEntry* entry = Translator.ReaderFind(&vm->Read, ReaderRecord.CacheOf(reader, asId), asId, gfn, out _);
         uint kvmFlags = 0;
         if (entry != null)
         {
-            c->Generation = generation;
-            c->Entry = entry;
             info.Slot = entry->Slot;
             kvmFlags = entry->KvmFlags;
         }
@@ -233,7 +228,7 @@ internal static unsafe class ExitHandler
         {
             GracePeriod.Offline(reader);
         }
-        if (VmHandle.PrivatePagesInUse(vm) && VmState.FromHandle(vm).Attributes.Get(gfn) != 0)
+        if (VmLayout.PrivatePagesInUse(&vm->Read) && new AttributeView(vm->Read.AttributeRoot).Get(gfn) != 0)
         {
             info.MmioClass = HvrtExitInfo.MmioPrivate;
         }

@@ -1,5 +1,5 @@
-using Hvrt.Abi;
 using Hvrt.Kvm;
+using Hvrt.Layout;
 using Hvrt.Platform;
 using Hvrt.Sync;
 
@@ -10,7 +10,7 @@ internal static unsafe class VcpuLoop
 {
     public static void Enter(Vcpu* v) => GracePeriod.Offline(v->Reader);
 
-    public static void Exit(Vcpu* v) => GracePeriod.Online(v->Reader);
+    public static void Exit(Vcpu* v) => GracePeriod.Online(&v->Vm->Grace, v->Reader);
 
     /// <summary>Enter, KVM_RUN, exit, handle, until an exit is not RESUME.</summary>
     public static int Run(Vcpu* v)

@@ -1,11 +1,12 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using Hvrt.Abi;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Memory;
 using Hvrt.Platform;
 using Hvrt.Slots;
 using Hvrt.Sync;
-using VmState = Hvrt.Slots.Vm;
+using VmState = Hvrt.Machine.Vm;
 
 namespace Hvrt.RunLoop;
 
@@ -61,7 +62,7 @@ internal unsafe struct Vcpu
             }
         }
         ReaderRegistry readers = VmState.FromHandle(vm).Readers;
-        int r = readers.Register(vm, out ReaderRecord* reader);
+        int r = readers.Register(&vm->Grace, &vm->Read, out ReaderRecord* reader);
         if (r != 0)
         {
             return r;

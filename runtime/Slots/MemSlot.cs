@@ -1,5 +1,5 @@
-using Hvrt.Abi;
 using Hvrt.Index;
+using Hvrt.Layout;
 
 namespace Hvrt.Slots;
 

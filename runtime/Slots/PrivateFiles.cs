@@ -1,5 +1,5 @@
 using System.Collections.Generic;
-using Hvrt.Abi;
+using Hvrt.Layout;
 using Hvrt.Platform;
 
 namespace Hvrt.Slots;

@@ -2,6 +2,7 @@ using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading;
+using Hvrt.Layout;
 using Hvrt.Memory;
 
 namespace Hvrt.Sync;
@@ -37,23 +38,19 @@ internal static unsafe class ReadSection
         public int InUse;
         public ThreadRecord* Next;
 
-        /// <summary>This thread's last hit of hvrt_translate (see <see cref="ThreadHit"/>).</summary>
-        public ThreadHit Hit;
+        /// <summary>
+        /// Per-thread room for the reads this section protects, opaque here: Index keeps the
+        /// thread's last hit of hvrt_translate in it (Index.LastHit), so a translation touches one
+        /// thread-local record, not two.
+        /// </summary>
+        public ThreadScratch Scratch;
     }
 
-    /// <summary>
-    /// The last slot entry an unregistered translation on this thread found, keyed by VM serial,
-    /// address space and snapshot generation. Used only inside a read section and only if the
-    /// current snapshot of that VM and address space has that generation: serials and generations
-    /// are never reused, so a match proves the entry belongs to the snapshot the section protects.
-    /// </summary>
-    [StructLayout(LayoutKind.Sequential)]
-    internal struct ThreadHit
+    /// <summary>32 bytes in a <see cref="ThreadRecord"/>, written only by its thread.</summary>
+    [InlineArray(4)]
+    internal struct ThreadScratch
     {
-        public ulong VmSerial;
-        public ulong Generation;
-        public Index.SlotEntry* Entry;
-        public uint AsId;
+        private ulong _word;
     }
 
     private static readonly Lock s_attach = new();

@@ -2,7 +2,7 @@ using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading;
-using Hvrt.Abi;
+using Hvrt.Layout;
 
 namespace Hvrt.Sync;
 

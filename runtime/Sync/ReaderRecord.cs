@@ -1,30 +1,11 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using Hvrt.Index;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Memory;
-using Hvrt.Slots;
 
 namespace Hvrt.Sync;
-
-/// <summary>
-/// One address space's last hit: the entry a reader found and the generation of the snapshot it
-/// lies in. Used only if the current snapshot has that generation: generations of an address
-/// space only rise, so equal generation means the same (live) snapshot, and a stale entry pointer
-/// is never dereferenced.
-/// </summary>
-[StructLayout(LayoutKind.Sequential, Size = 16)]
-internal unsafe struct ReaderCache
-{
-    /// <summary>
-    /// No entry. Generation UINT64_MAX is never a snapshot's, so a lookup that compares only the
-    /// generation (an inline C reader) never takes the null entry.
-    /// </summary>
-    public static readonly ReaderCache Empty = new() { Generation = ulong.MaxValue };
-
-    public ulong Generation;
-    public SlotEntry* Entry;
-}
 
 /// <summary>
 /// What an <c>hvrt_reader *</c> points to: one registered QSBR reader, one cache line, so readers
@@ -49,7 +30,8 @@ internal unsafe struct ReaderRecord
     public const ulong DebugLiveMagic = 0x6464722d74727668;
 
     public ulong Magic;
-    public VmHandle* Vm;
+    /// <summary>The VM this reader reads (hvrt_reader_layout.vm); Sync only stores it.</summary>
+    public VmLayout* Vm;
 
     /// <summary>0 = offline; else the VM's grace-period counter as this reader last observed it.</summary>
     public ulong Ctr;
@@ -71,7 +53,7 @@ internal unsafe struct ReaderRecord
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ReaderCache* CacheOf(ReaderRecord* r, uint asId)
     {
-        Debug.Assert(asId < VmHandle.MaxAddressSpaces, "as_id is checked against the VM before the cache is used");
+        Debug.Assert(asId < VmLayout.MaxAddressSpaces, "as_id is checked against the VM before the cache is used");
         return &r->Cache0 + asId;
     }
 }

@@ -1,14 +1,14 @@
 using System.Collections.Generic;
 using System.Threading;
-using Hvrt.Abi;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Memory;
-using Hvrt.Slots;
 
 namespace Hvrt.Sync;
 
 /// <summary>
 /// A VM's registered readers. Every record ever allocated sits on one native list
-/// (<see cref="VmHandle.Readers"/>, linked through <see cref="ReaderRecord.Next"/>) that only
+/// (<see cref="GraceDomain.Readers"/>, linked through <see cref="ReaderRecord.Next"/>) that only
 /// grows while the VM lives: a writer walks it with no lock while readers register and
 /// unregister, and the registry lock is never held by a writer, so a writer waiting for a reader
 /// cannot block registration.
@@ -26,14 +26,14 @@ internal sealed unsafe class ReaderRegistry
     private readonly Lock _lock = new();
     private readonly Stack<nint> _free = new();
 
-    /// <summary>A new or reused record for vm, online, with an empty cache; or -ENOMEM.</summary>
-    public int Register(VmHandle* vm, out ReaderRecord* reader)
+    /// <summary>A new or reused record for vm (whose readers d holds), online, with an empty cache; or -ENOMEM.</summary>
+    public int Register(GraceDomain* d, VmLayout* vm, out ReaderRecord* reader)
     {
         lock (_lock)
         {
             // A reader stores the counter it observes, and 0 means offline: start the counter at
             // 1 before the first reader can observe it (writers that ran before only raised it).
-            Interlocked.CompareExchange(ref vm->GpCounter, 1UL, 0UL);
+            Interlocked.CompareExchange(ref d->Counter, 1UL, 0UL);
             ReaderRecord* r;
             bool fresh = !_free.TryPop(out nint reused);
             if (fresh)
@@ -52,15 +52,15 @@ internal sealed unsafe class ReaderRegistry
             }
             r->Cache0 = ReaderCache.Empty;
             r->Cache1 = ReaderCache.Empty;
-            GracePeriod.Online(r);
+            GracePeriod.Online(d, r);
             r->Magic = DebugMode.Enabled ? ReaderRecord.DebugLiveMagic : ReaderRecord.LiveMagic;
             if (fresh)
             {
-                r->Next = vm->Readers;
+                r->Next = d->Readers;
                 // Full fence: the record (ctr included) is complete before a writer can reach it,
                 // and this store is ordered before the caller's first load of a snapshot pointer
                 // (see GracePeriod's header); pairs with the writer's Increment before its walk.
-                Interlocked.Exchange(ref *(nint*)&vm->Readers, (nint)r);
+                Interlocked.Exchange(ref *(nint*)&d->Readers, (nint)r);
             }
             reader = r;
             return 0;
@@ -90,22 +90,22 @@ internal sealed unsafe class ReaderRegistry
         }
     }
 
-    /// <summary>Readers of vm still registered (vCPUs' included): hvrt_vm_destroy_checked's -EBUSY.</summary>
-    public static int CountRegistered(VmHandle* vm)
+    /// <summary>Readers of the domain still registered (vCPUs' included): hvrt_vm_destroy_checked's -EBUSY.</summary>
+    public static int CountRegistered(GraceDomain* d)
     {
         int n = 0;
-        for (var r = (ReaderRecord*)Volatile.Read(ref *(nint*)&vm->Readers); r != null; r = r->Next)
+        for (var r = (ReaderRecord*)Volatile.Read(ref *(nint*)&d->Readers); r != null; r = r->Next)
         {
             n += ReaderRecord.IsLive(r) ? 1 : 0;
         }
         return n;
     }
 
-    /// <summary>Frees (debug mode: quarantines) every record of vm (VM destroy; no reader or writer may run).</summary>
-    public static void FreeAll(VmHandle* vm)
+    /// <summary>Frees (debug mode: quarantines) every record of the domain (VM destroy; no reader or writer may run).</summary>
+    public static void FreeAll(GraceDomain* d)
     {
-        ReaderRecord* r = vm->Readers;
-        vm->Readers = null;
+        ReaderRecord* r = d->Readers;
+        d->Readers = null;
         while (r != null)
         {
             ReaderRecord* next = r->Next;

@@ -1,4 +1,6 @@
 using Hvrt.Abi;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 
 namespace Hvrt.Tests.Support;

@@ -1,6 +1,7 @@
 using System;
 using System.Runtime.InteropServices;
 using Hvrt.Abi;
+using Hvrt.Machine;
 using Hvrt.Slots;
 
 namespace Hvrt.Tests.Support;

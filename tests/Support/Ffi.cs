@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
 using Hvrt.Abi;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 using Hvrt.Sync;
 

@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.InteropServices;
+using Hvrt.Layout;
 
 namespace Hvrt.Tests.Support;
 

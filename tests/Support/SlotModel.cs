@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using Hvrt.Abi;
+using Hvrt.Layout;
 using Xunit;
 
 namespace Hvrt.Tests.Support;

@@ -1,5 +1,7 @@
 using System;
 using Hvrt.Abi;
+using Hvrt.Layout;
+using Hvrt.Machine;
 using Hvrt.Slots;
 
 namespace Hvrt.Tests.Support;
@@ -29,7 +31,7 @@ internal sealed unsafe class TestVm : IDisposable
     public ulong Generation(uint asId = 0)
     {
         // A translation of a gfn in no slot reports no generation, so read it from the snapshot.
-        return VmHandle.Load(Handle, asId)->Generation;
+        return VmLayout.Load(&Handle->Read, asId)->Generation;
     }
 
     public void Dispose()

@@ -1,7 +1,9 @@
 using System.Collections.Generic;
 using Hvrt.Index;
+using Hvrt.Layout;
+using Hvrt.Slots;
 
-namespace Hvrt.Slots;
+namespace Hvrt.Machine;
 
 /// <summary>
 /// "Nothing is discarded that is still in use": host memory may back more than one gfn (slots
@@ -53,7 +55,7 @@ internal sealed unsafe partial class Vm
         var sink = new EntryListSink { Out = _aliasEntries };
         for (uint i = 0; i < _sets.Length; i++)
         {
-            RangeQuery.ByHva(new TopSeq(&VmHandle.Load(_handle, i)->Hva), h0, h1, ref sink);
+            RangeQuery.ByHva(new TopSeq(&VmLayout.Load(&_handle->Read, i)->Hva), h0, h1, ref sink);
         }
         foreach (nint p in _aliasEntries)
         {

@@ -1,10 +1,11 @@
 using System.Collections.Generic;
 using System.Threading;
-using Hvrt.Abi;
 using Hvrt.Attributes;
 using Hvrt.Conversion;
+using Hvrt.Layout;
+using Hvrt.Slots;
 
-namespace Hvrt.Slots;
+namespace Hvrt.Machine;
 
 /// <summary>
 /// Private⇄shared conversion (QEMU's kvm_convert_memory): under the VM lock, discard the side a

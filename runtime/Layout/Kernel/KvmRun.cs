@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace Hvrt.RunLoop;
+namespace Hvrt.Layout;
 
 /// <summary>
 /// struct kvm_run read by offset (kvm-abi.md §9, x86_64): hvrt must not depend on the build

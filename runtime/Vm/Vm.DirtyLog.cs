@@ -1,9 +1,11 @@
 using System.Threading;
-using Hvrt.Abi;
 using Hvrt.DirtyLog;
+using Hvrt.Kvm;
+using Hvrt.Layout;
 using Hvrt.Memory;
+using Hvrt.Slots;
 
-namespace Hvrt.Slots;
+namespace Hvrt.Machine;
 
 /// <summary>
 /// Dirty logging, KVM's rules (kvm_main.c: kvm_prepare_memory_region, kvm_get_dirty_log_protect,
@@ -35,7 +37,7 @@ internal sealed unsafe partial class Vm
         }
         lock (_lock)
         {
-            if (BoundKvmFd >= 0 && KvmDirtyLogArgs.SetMode(BoundKvmFd, mode) is int r and < 0)
+            if (BoundKvmFd >= 0 && KvmDirtyLogIoctls.SetMode(BoundKvmFd, mode) is int r and < 0)
             {
                 return r;
             }
@@ -127,7 +129,7 @@ internal sealed unsafe partial class Vm
             {
                 return -Errno.EFAULT;
             }
-            if (BoundKvmFd >= 0 && (r = KvmDirtyLogArgs.Clear(BoundKvmFd, slot, firstPage, numPages, mask)) < 0)
+            if (BoundKvmFd >= 0 && (r = KvmDirtyLogIoctls.Clear(BoundKvmFd, slot, firstPage, numPages, mask)) < 0)
             {
                 return r;
             }
@@ -169,7 +171,7 @@ internal sealed unsafe partial class Vm
             _dirtyScratch = bigger;
             _dirtyScratchBytes = bytes;
         }
-        int r = KvmDirtyLogArgs.Get(BoundKvmFd, slot, _dirtyScratch);
+        int r = KvmDirtyLogIoctls.Get(BoundKvmFd, slot, _dirtyScratch);
         if (r < 0)
         {
             return r;

@@ -1,8 +1,9 @@
 using System.Threading;
-using Hvrt.Abi;
 using Hvrt.Attributes;
+using Hvrt.Layout;
+using Hvrt.Slots;
 
-namespace Hvrt.Slots;
+namespace Hvrt.Machine;
 
 /// <summary>
 /// The VM's memory attributes (KVM_SET_MEMORY_ATTRIBUTES): per VM and per gfn, independent of
@@ -18,14 +19,21 @@ internal sealed unsafe partial class Vm
     /// <summary>kvm_supported_mem_attributes: PRIVATE for VM types with private memory, else nothing.</summary>
     public ulong SupportedAttributes => Rules.HasPrivateMem ? MemAttr.Private : 0;
 
+    /// <summary>Makes the store and gives its root to the readers (VmLayout.AttributeRoot).</summary>
     private bool CreateAttributes()
     {
         _attributes = AttributeStore.Create();
-        return _attributes != null;
+        if (_attributes == null)
+        {
+            return false;
+        }
+        _handle->Read.AttributeRoot = _attributes.Root;
+        return true;
     }
 
     private void FreeAttributes()
     {
+        _handle->Read.AttributeRoot = 0;
         _attributes?.Free();
         _attributes = null;
     }
@@ -36,9 +44,9 @@ internal sealed unsafe partial class Vm
     /// </summary>
     private void MarkPrivatePagesInUse()
     {
-        if (_handle->InlineAsLimit != 0)
+        if (_handle->Read.InlineAsLimit != 0)
         {
-            Volatile.Write(ref _handle->InlineAsLimit, 0u);
+            Volatile.Write(ref _handle->Read.InlineAsLimit, 0u);
         }
     }
 

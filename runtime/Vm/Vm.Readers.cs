@@ -1,7 +1,8 @@
-using Hvrt.Abi;
+using Hvrt.Layout;
+using Hvrt.Slots;
 using Hvrt.Sync;
 
-namespace Hvrt.Slots;
+namespace Hvrt.Machine;
 
 internal sealed unsafe partial class Vm
 {
@@ -22,7 +23,7 @@ internal sealed unsafe partial class Vm
             {
                 return -Errno.EDEADLK;
             }
-            if (checkReaders && ReaderRegistry.CountRegistered(_handle) != 0)
+            if (checkReaders && ReaderRegistry.CountRegistered(&_handle->Grace) != 0)
             {
                 return -Errno.EBUSY;
             }

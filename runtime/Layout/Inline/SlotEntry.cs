@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Hvrt.Index;
+namespace Hvrt.Layout;
 
 /// <summary>
 /// One slot as readers see it, 64 bytes (one cache line). Frozen layout: hvrt_inline.h declares

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Hvrt.RunLoop;
+namespace Hvrt.Layout;
 
 /// <summary>struct hvrt_exit_info (hvrt.h "vCPU run loop"): what the last handle_exit decoded, 64 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Size = 64)]

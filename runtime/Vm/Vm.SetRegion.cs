@@ -1,8 +1,9 @@
-using Hvrt.Abi;
 using Hvrt.Index;
+using Hvrt.Layout;
 using Hvrt.Platform;
+using Hvrt.Slots;
 
-namespace Hvrt.Slots;
+namespace Hvrt.Machine;
 
 internal sealed unsafe partial class Vm
 {
@@ -350,7 +351,7 @@ internal sealed unsafe partial class Vm
             }
             else
             {
-                RangeQuery.ByPrivate(new TopSeq(&VmHandle.Load(_handle, i)->Private), dev, ino, firstPage, firstPage + npages, ref found);
+                RangeQuery.ByPrivate(new TopSeq(&VmLayout.Load(&_handle->Read, i)->Private), dev, ino, firstPage, firstPage + npages, ref found);
             }
         }
         return found.Count > 0;

@@ -1,10 +1,11 @@
 using System.Collections.Generic;
-using Hvrt.Abi;
 using Hvrt.Attributes;
 using Hvrt.Kvm;
+using Hvrt.Layout;
 using Hvrt.Platform;
+using Hvrt.Slots;
 
-namespace Hvrt.Slots;
+namespace Hvrt.Machine;
 
 /// <summary>
 /// The KVM binding (hvrt_kvm_bind): once bound, every slot and attribute change goes to the KVM

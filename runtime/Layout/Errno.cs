@@ -1,4 +1,4 @@
-namespace Hvrt.Abi;
+namespace Hvrt.Layout;
 
 /// <summary>
 /// Linux errno values. Every export returns 0 or one of these negated, exactly as the kernel

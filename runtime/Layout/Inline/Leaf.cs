@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace Hvrt.Index;
+namespace Hvrt.Layout;
 
 /// <summary>
 /// A leaf of an index: up to <see cref="Cap"/> entries in key order, with their first key

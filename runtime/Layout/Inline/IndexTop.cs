@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Hvrt.Index;
+namespace Hvrt.Layout;
 
 /// <summary>
 /// The top of one index inside a snapshot: for each leaf, in key order, its first key (three
@@ -28,8 +28,6 @@ internal unsafe struct IndexTop
     public ulong* MaxEndPrefix;
 
     public static nuint ArrayBytes(int nrLeaves) => (nuint)nrLeaves * 48;
-
-    public readonly IndexKey FirstKey(nuint i) => new(First0[i], First1[i], First2[i]);
 
     /// <summary>Points the arrays into <paramref name="cursor"/> (advanced past them), room for nrLeaves leaves.</summary>
     public void Carve(ref byte* cursor, int nrLeaves)

@@ -2,13 +2,14 @@ using System;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using System.Threading;
-using Hvrt.Abi;
 using Hvrt.Index;
+using Hvrt.Layout;
 using Hvrt.Memory;
 using Hvrt.Platform;
+using Hvrt.Slots;
 using Hvrt.Sync;
 
-namespace Hvrt.Slots;
+namespace Hvrt.Machine;
 
 /// <summary>
 /// A VM's writer side: the slot sets, the private-file bindings, and the memslot update
@@ -57,15 +58,15 @@ internal sealed unsafe partial class Vm
             handle = null;
             return -Errno.ENOMEM;
         }
-        handle->NrAddressSpaces = rules.NrAddressSpaces;
-        handle->InlineAsLimit = rules.NrAddressSpaces;
-        handle->Serial = (ulong)Interlocked.Increment(ref s_serials);
+        handle->Read.NrAddressSpaces = rules.NrAddressSpaces;
+        handle->Read.InlineAsLimit = rules.NrAddressSpaces;
+        handle->Read.Serial = (ulong)Interlocked.Increment(ref s_serials);
         for (uint i = 0; i < rules.NrAddressSpaces; i++)
         {
-            Snapshot* empty = Snapshot.Alloc(0, 0, 0);
+            Snapshot* empty = Snapshots.Alloc(0, 0, 0);
             if (empty == null)
             {
-                Snapshot.Free(empty);
+                Snapshots.Free(empty);
                 vm.FreeNative();
                 handle = null;
                 return -Errno.ENOMEM;
@@ -73,14 +74,14 @@ internal sealed unsafe partial class Vm
             empty->AsId = i;
             // Generations differ per address space (KVM: as_id, then += number of address spaces).
             empty->Generation = i;
-            VmHandle.Publish(handle, i, empty);
+            VmLayout.Publish(&handle->Read, i, empty);
         }
-        handle->Managed = GCHandle.ToIntPtr(GCHandle.Alloc(vm));
-        handle->Magic = VmHandle.LiveMagic;
+        handle->Read.Managed = GCHandle.ToIntPtr(GCHandle.Alloc(vm));
+        handle->Read.Magic = VmLayout.LiveMagic;
         return 0;
     }
 
-    public static Vm FromHandle(VmHandle* handle) => (Vm)GCHandle.FromIntPtr(handle->Managed).Target!;
+    public static Vm FromHandle(VmHandle* handle) => (Vm)GCHandle.FromIntPtr(handle->Read.Managed).Target!;
 
     /// <summary>Frees everything the VM owns and closes its private-file duplicates.</summary>
     public void Destroy()
@@ -88,24 +89,24 @@ internal sealed unsafe partial class Vm
         lock (_lock)
         {
             _privateFiles.CloseAll();
-            _handle->Magic = 0;
-            GCHandle.FromIntPtr(_handle->Managed).Free();
+            _handle->Read.Magic = 0;
+            GCHandle.FromIntPtr(_handle->Read.Managed).Free();
             FreeNative();
         }
     }
 
     private void FreeNative()
     {
-        for (uint i = 0; i < VmHandle.MaxAddressSpaces; i++)
+        for (uint i = 0; i < VmLayout.MaxAddressSpaces; i++)
         {
-            Snapshot* s = VmHandle.Publish(_handle, i, null);
+            Snapshot* s = VmLayout.Publish(&_handle->Read, i, null);
             if (i < _builders.Length)
             {
                 _builders[i].Destroy(s);
             }
-            Snapshot.Free(s);
+            Snapshots.Free(s);
         }
-        ReaderRegistry.FreeAll(_handle);
+        ReaderRegistry.FreeAll(&_handle->Grace);
         FreeAttributes();
         FreeDirtyLog();
         Quarantine.Retire(_handle, (nuint)sizeof(VmHandle));
@@ -118,7 +119,7 @@ internal sealed unsafe partial class Vm
         SnapshotBuilder b = _builders[asId];
         if (!b.Active)
         {
-            b.Begin(VmHandle.Load(_handle, asId));
+            b.Begin(VmLayout.Load(&_handle->Read, asId));
         }
         return b;
     }
@@ -130,7 +131,7 @@ internal sealed unsafe partial class Vm
     /// </summary>
     private void Commit()
     {
-        Snapshot** old = stackalloc Snapshot*[VmHandle.MaxAddressSpaces];
+        Snapshot** old = stackalloc Snapshot*[VmLayout.MaxAddressSpaces];
         bool published = false;
         for (uint i = 0; i < _builders.Length; i++)
         {
@@ -146,23 +147,23 @@ internal sealed unsafe partial class Vm
                 continue;
             }
             // The published snapshot carries the generation (only the writer sets its top bit).
-            Snapshot* current = VmHandle.Load(_handle, i);
+            Snapshot* current = VmLayout.Load(&_handle->Read, i);
             ulong generation = (current->Generation & ~Snapshot.GenUpdateInProgress) + Rules.NrAddressSpaces;
             Snapshot* next = b.Finish(i, generation);
             SnapshotBuilder.MarkUpdateInProgress(current);
-            old[i] = VmHandle.Publish(_handle, i, next);
+            old[i] = VmLayout.Publish(&_handle->Read, i, next);
             published = true;
         }
         if (!published)
         {
             return;
         }
-        GracePeriod.Synchronize(_handle);
+        GracePeriod.Synchronize(&_handle->Grace);
         for (uint i = 0; i < _builders.Length; i++)
         {
             if (old[i] != null)
             {
-                Snapshot.Free(old[i]);
+                Snapshots.Free(old[i]);
                 _builders[i].AfterGracePeriod();
             }
         }
