@@ -71,7 +71,7 @@ public unsafe class KvmBindingTests
             Skip.If(v.BoundKvmCaps!.MirrorsAttributes, "this KVM takes PRIVATE attributes: the refusal cannot be provoked");
             Assert.Equal(0, AttrFfi.SetPages(vm.Handle, 0x10, 4, true)); // kept in hvrt alone
 
-            typeof(Vm).GetProperty(nameof(Vm.BoundKvmCaps))!.SetValue(v, new KvmCaps { MemoryAttributes = KvmCaps.AttributePrivate, NrAddressSpaces = 1 });
+            typeof(KvmBinding).GetProperty(nameof(KvmBinding.Caps))!.SetValue(v.Kvm, new KvmCaps { MemoryAttributes = KvmCaps.AttributePrivate, NrAddressSpaces = 1 });
             ulong discards = ConvFfi.DiscardCalls(vm.Handle);
 
             Assert.Equal(-Errno.ENOTTY, AttrFfi.SetPages(vm.Handle, 0x20, 4, true));

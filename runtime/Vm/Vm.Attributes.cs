@@ -88,7 +88,7 @@ internal sealed unsafe partial class Vm
             // A bound KVM that takes PRIVATE gets the change next; its refusal changes nothing here.
             if (r == 0)
             {
-                r = KvmSetAttributes(start, end, isPrivate);
+                r = Kvm.SetAttributes(Attributes, start, end, isPrivate);
             }
             if (r != 0)
             {

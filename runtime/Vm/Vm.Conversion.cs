@@ -109,7 +109,7 @@ internal sealed unsafe partial class Vm
             {
                 // QEMU's order: a bound KVM that takes PRIVATE flips first (its errno wins and
                 // nothing is discarded), then the side no longer used is discarded.
-                r = KvmSetAttributes(start, end, priv);
+                r = Kvm.SetAttributes(Attributes, start, end, priv);
                 if (r != 0)
                 {
                     return r;
@@ -117,7 +117,7 @@ internal sealed unsafe partial class Vm
                 r = Discard(priv, start, end);
                 if (r != 0)
                 {
-                    KvmUndoConversion(_convertRuns, priv);
+                    Kvm.UndoConversion(_convertRuns, priv);
                     return r;
                 }
                 if (priv)

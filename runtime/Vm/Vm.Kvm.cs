@@ -1,43 +1,27 @@
-using System.Collections.Generic;
-using Hvrt.Attributes;
 using Hvrt.Kvm;
 using Hvrt.Layout;
-using Hvrt.Platform;
-using Hvrt.Slots;
 
 namespace Hvrt.Machine;
 
-/// <summary>
-/// The KVM binding (hvrt_kvm_bind): once bound, every slot and attribute change goes to the KVM
-/// VM fd first and to hvrt only if KVM accepted it, so both hold the same slots and the errno is
-/// KVM's. hvrt's own checks run before KVM is asked: a request hvrt refuses never reaches KVM.
-/// </summary>
+/// <summary>The VM's side of its KVM binding (<see cref="KvmBinding"/>): the lock, then the binding.</summary>
 internal sealed unsafe partial class Vm
 {
-    /// <summary>HVRT_BIND_EXIT_HYPERCALL.</summary>
-    public const uint BindExitHypercall = 1u << 0;
+    /// <summary>The binding to a KVM VM fd; unbound (fd -1) until hvrt_kvm_bind. Used under the lock.</summary>
+    public KvmBinding Kvm { get; } = new();
 
-    /// <summary>The KVM VM fd this VM is bound to (hvrt_kvm_bind), or -1. Set under the VM lock.</summary>
-    public int BoundKvmFd { get; private set; } = -1;
+    /// <summary>The KVM VM fd this VM is bound to, or -1.</summary>
+    public int BoundKvmFd => Kvm.Fd;
 
-    /// <summary>What KVM offered at the bind, or null while unbound. Set under the VM lock, with <see cref="BoundKvmFd"/>.</summary>
-    public KvmCaps? BoundKvmCaps { get; private set; }
+    /// <summary>What KVM offered at the bind, or null while unbound.</summary>
+    public KvmCaps? BoundKvmCaps => Kvm.Caps;
 
-    /// <summary>
-    /// Binds to a KVM VM fd: probe, enable what is asked (hypercall exits, the dirty-log mode),
-    /// hand KVM every existing slot and PRIVATE run; on any failure KVM gets back to where it was
-    /// (slots and runs removed again, enabled caps set to 0) and the VM stays unbound.
-    /// </summary>
+    /// <summary>hvrt_kvm_bind: the arguments, then under the lock (-EDEADLK from a listener) the bind.</summary>
     public int BindKvm(int fd, uint flags)
     {
-        int r = fd < 0 ? -Errno.EBADF : Libc.CheckOpen(fd);
+        int r = KvmBinding.CheckBindArgs(fd, flags);
         if (r != 0)
         {
             return r;
-        }
-        if ((flags & ~BindExitHypercall) != 0)
-        {
-            return -Errno.EINVAL;
         }
         lock (_lock)
         {
@@ -45,47 +29,7 @@ internal sealed unsafe partial class Vm
             {
                 return -Errno.EDEADLK;
             }
-            if (BoundKvmFd >= 0)
-            {
-                return -Errno.EBUSY;
-            }
-            r = KvmCaps.Probe(fd, out KvmCaps? caps);
-            if (r != 0)
-            {
-                return r;
-            }
-            if (Rules.NrAddressSpaces > caps!.NrAddressSpaces)
-            {
-                return -Errno.EINVAL;
-            }
-            bool hypercall = (flags & BindExitHypercall) != 0;
-            uint mode = DirtyLogMode;
-            if ((hypercall && (caps.HypercallExits & KvmCaps.MapGpaRangeExit) == 0) || (mode & ~caps.DirtyLogModes) != 0)
-            {
-                return -Errno.ENODEV;
-            }
-            r = EnableBindCaps(fd, hypercall, mode);
-            if (r != 0)
-            {
-                return r;
-            }
-            r = ReplaySlots(fd, caps.UserMemory2);
-            if (r == 0 && caps.MirrorsAttributes)
-            {
-                r = ReplayPrivateRuns(fd);
-                if (r != 0)
-                {
-                    UnreplaySlots(fd, caps.UserMemory2, int.MaxValue);
-                }
-            }
-            if (r != 0)
-            {
-                DisableBindCaps(fd, hypercall, mode);
-                return r;
-            }
-            BoundKvmCaps = hypercall ? caps.WithExitHypercall() : caps;
-            BoundKvmFd = fd;
-            return 0;
+            return Kvm.Bind(fd, flags, Rules.NrAddressSpaces, DirtyLogMode, _sets, Attributes);
         }
     }
 
@@ -94,8 +38,8 @@ internal sealed unsafe partial class Vm
     {
         lock (_lock)
         {
-            fd = BoundKvmFd;
-            caps = BoundKvmCaps;
+            fd = Kvm.Fd;
+            caps = Kvm.Caps;
         }
         return fd < 0 ? -Errno.ENODEV : 0;
     }
@@ -105,166 +49,5 @@ internal sealed unsafe partial class Vm
     {
         int r = GetKvmBinding(out int fd, out KvmCaps? caps);
         return r != 0 ? r : KvmGuestMemfd.Create(fd, caps!, size, flags, shared);
-    }
-
-    private static int EnableBindCaps(int fd, bool hypercall, uint mode)
-    {
-        int r = hypercall ? KvmIoctls.EnableCap(fd, KvmApi.KVM_CAP_EXIT_HYPERCALL, KvmCaps.MapGpaRangeExit) : 0;
-        if (r == 0 && mode != 0)
-        {
-            r = KvmIoctls.EnableCap(fd, KvmApi.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, mode);
-            if (r != 0 && hypercall)
-            {
-                KvmIoctls.EnableCap(fd, KvmApi.KVM_CAP_EXIT_HYPERCALL, 0);
-            }
-        }
-        return r < 0 ? r : 0;
-    }
-
-    private static void DisableBindCaps(int fd, bool hypercall, uint mode)
-    {
-        if (hypercall)
-        {
-            KvmIoctls.EnableCap(fd, KvmApi.KVM_CAP_EXIT_HYPERCALL, 0);
-        }
-        if (mode != 0)
-        {
-            KvmIoctls.EnableCap(fd, KvmApi.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 0);
-        }
-    }
-
-    /// <summary>Every slot of every address space, in (as_id, gfn) order; on a refusal the ones handed so far are deleted again.</summary>
-    private int ReplaySlots(int fd, bool region2)
-    {
-        int handed = 0;
-        foreach (SlotSet set in _sets)
-        {
-            foreach (MemSlot s in set.ByGfn)
-            {
-                int r = KvmIoctls.SetRegion(fd, region2, RequestOf(s));
-                if (r < 0)
-                {
-                    UnreplaySlots(fd, region2, handed);
-                    return r;
-                }
-                handed++;
-            }
-        }
-        return 0;
-    }
-
-    /// <summary>Deletes from KVM the first <paramref name="count"/> slots <see cref="ReplaySlots"/> handed it.</summary>
-    private void UnreplaySlots(int fd, bool region2, int count)
-    {
-        foreach (SlotSet set in _sets)
-        {
-            foreach (MemSlot s in set.ByGfn)
-            {
-                if (count-- <= 0)
-                {
-                    return;
-                }
-                KvmIoctls.SetRegion(fd, region2, new KvmUserspaceMemoryRegion2 { Slot = s.KvmSlot });
-            }
-        }
-    }
-
-    /// <summary>Every PRIVATE run of the store, to KVM; on a refusal the runs handed so far are made shared again.</summary>
-    private int ReplayPrivateRuns(int fd)
-    {
-        const ulong all = AttributeStore.MaxPages;
-        for (ulong g = Attributes.NextDiffering(0, all, false); g < all;)
-        {
-            ulong end = Attributes.NextDiffering(g, all, true);
-            int r = KvmIoctls.SetAttributes(fd, g, end, true);
-            if (r < 0)
-            {
-                for (ulong u = Attributes.NextDiffering(0, g, false); u < g;)
-                {
-                    ulong ue = Attributes.NextDiffering(u, g, true);
-                    KvmIoctls.SetAttributes(fd, u, ue, false);
-                    u = Attributes.NextDiffering(ue, g, false);
-                }
-                return r;
-            }
-            g = Attributes.NextDiffering(end, all, false);
-        }
-        return 0;
-    }
-
-    /// <summary>The request that creates s as it is (a private slot with hvrt's own duplicate of its file, the same file).</summary>
-    private static KvmUserspaceMemoryRegion2 RequestOf(MemSlot s) => new()
-    {
-        Slot = s.KvmSlot,
-        Flags = s.Flags,
-        GuestPhysAddr = s.BaseGfn << 12,
-        MemorySize = s.NPages << 12,
-        UserspaceAddr = s.Hva,
-        GuestMemfdOffset = s.PrivatePgoff << 12,
-        GuestMemfd = s.HasPrivate ? (uint)s.PrivateFd : 0,
-    };
-
-    // ---- mirroring later changes (called from Vm.SetRegion.cs, Vm.Attributes.cs, Vm.Conversion.cs) ----
-
-    /// <summary>
-    /// A slot change hvrt has checked and accepted, to the bound KVM first: 0 (or unbound) lets
-    /// hvrt apply it, anything else is KVM's errno. The v1 entry uses KVM_SET_USER_MEMORY_REGION,
-    /// region2 and _ext use region2 (v1 where KVM has no KVM_CAP_USER_MEMORY2).
-    /// </summary>
-    private int KvmSetRegion(in KvmUserspaceMemoryRegion2 mem, RegionEntry entry)
-    {
-        if (BoundKvmFd < 0)
-        {
-            return 0;
-        }
-        int r = KvmIoctls.SetRegion(BoundKvmFd, BoundKvmCaps!.UserMemory2 && entry != RegionEntry.V1, mem);
-        return r < 0 ? r : 0;
-    }
-
-    /// <summary>
-    /// KVM accepted a change hvrt then failed to apply (hvrt changed nothing): puts KVM's slot back
-    /// to hvrt's (old; null: no slot). Best effort: KVM refusing its own previous state is not
-    /// expected, and hvrt's error is what the caller gets either way.
-    /// </summary>
-    private void KvmRestoreSlot(uint slot, MemSlot? old)
-    {
-        if (BoundKvmFd >= 0)
-        {
-            KvmIoctls.SetRegion(BoundKvmFd, BoundKvmCaps!.UserMemory2, old != null ? RequestOf(old) : new KvmUserspaceMemoryRegion2 { Slot = slot });
-        }
-    }
-
-    /// <summary>True when attribute changes go to KVM_SET_MEMORY_ATTRIBUTES first.</summary>
-    private bool KvmMirrorsAttributes => BoundKvmFd >= 0 && BoundKvmCaps!.MirrorsAttributes;
-
-    /// <summary>
-    /// An attribute change hvrt has checked, to KVM first where it takes PRIVATE: hvrt's nodes are
-    /// reserved before (so -ENOMEM comes before KVM changes, and hvrt's SetRange cannot fail
-    /// after KVM accepted). 0: hvrt may apply it; else -ENOMEM or KVM's errno.
-    /// </summary>
-    private int KvmSetAttributes(ulong start, ulong end, bool isPrivate)
-    {
-        if (!KvmMirrorsAttributes)
-        {
-            return 0;
-        }
-        int r = Attributes.Reserve(start, end, isPrivate);
-        if (r == 0)
-        {
-            r = KvmIoctls.SetAttributes(BoundKvmFd, start, end, isPrivate);
-        }
-        return r < 0 ? r : 0;
-    }
-
-    /// <summary>A conversion's failure after KVM took it: the runs that were changing go back to their old value in KVM.</summary>
-    private void KvmUndoConversion(List<(ulong Start, ulong End)> runs, bool toPrivate)
-    {
-        if (KvmMirrorsAttributes)
-        {
-            foreach ((ulong s, ulong e) in runs)
-            {
-                KvmIoctls.SetAttributes(BoundKvmFd, s, e, !toPrivate);
-            }
-        }
     }
 }

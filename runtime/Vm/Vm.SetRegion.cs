@@ -155,7 +155,7 @@ internal sealed unsafe partial class Vm
         }
         // A bound KVM gets the change first and its answer wins; if hvrt then cannot apply it
         // (-ENOMEM for a dirty bitmap, -EMFILE: hvrt changed nothing), KVM's slot is put back.
-        r = KvmSetRegion(mem, entry);
+        r = Kvm.SetRegion(mem, entry);
         if (r != 0)
         {
             return r;
@@ -166,7 +166,7 @@ internal sealed unsafe partial class Vm
           : UpdateFlags(old, mem.Flags);
         if (r != 0)
         {
-            KvmRestoreSlot(mem.Slot, old);
+            Kvm.RestoreSlot(mem.Slot, old);
         }
         return r;
     }
