@@ -92,7 +92,7 @@ internal static unsafe class ExportsDirtyLog
             return -Errno.EINVAL;
         }
         DirtyTable? table = Vm.FromHandle(vm).DirtyLogTable;
-        return table == null ? 0 : DirtyMarker.Mark(vm, table, gpa >> 12, (last >> 12) + 1);
+        return table == null ? 0 : DirtyMarker.Mark(&vm->Read, table, gpa >> 12, (last >> 12) + 1);
     }
 
     [UnmanagedCallersOnly(EntryPoint = "hvrt_bitmap_next_set", CallConvs = new[] { typeof(CallConvCdecl) })]

@@ -1,6 +1,5 @@
 using Hvrt.Index;
 using Hvrt.Layout;
-using Hvrt.Machine;
 using Hvrt.Slots;
 using Hvrt.Sync;
 
@@ -15,44 +14,33 @@ namespace Hvrt.DirtyLog;
 internal static unsafe class DirtyMarker
 {
     /// <summary>Pages of [gfn, end) inside logging slots (each marked dirty), or -ENOMEM (no read-section record).</summary>
-    public static long Mark(VmHandle* vm, DirtyTable table, ulong gfn, ulong end)
+    public static long Mark(VmLayout* vm, DirtyTable table, ulong gfn, ulong end)
     {
         ReadSection.ThreadRecord* section = ReadSection.Enter();
         if (section == null)
         {
             return -Errno.ENOMEM;
         }
-        long marked = 0;
-        Snapshot* s = VmLayout.Load(&vm->Read, 0);
-        IndexTop* top = &s->Gfn;
-        nuint leaves = top->NrLeaves;
-        if (leaves != 0)
+        var sink = new MarkSink { Table = table, Gfn = gfn, End = end };
+        RangeQuery.ByGfn(&VmLayout.Load(vm, 0)->Gfn, gfn, end, ref sink);
+        ReadSection.Exit(section);
+        return sink.Marked;
+    }
+
+    /// <summary>Marks each logging slot the walk finds and counts the pages.</summary>
+    private struct MarkSink : IEntrySink
+    {
+        public DirtyTable Table;
+        public ulong Gfn, End;
+        public long Marked;
+
+        public void Add(SlotEntry* e)
         {
-            // The entry at or before gfn, then forward while entries start before end (slots of
-            // one address space never overlap, so they are sorted by start and by end alike).
-            nuint li = Search.LastAtMost(top->First0, leaves, gfn);
-            Leaf* leaf = top->Leaves[li];
-            nuint ei = Search.LastAtMost(leaf->Keys, leaf->Count, gfn);
-            for (; li < leaves; li++, ei = 0)
+            if ((e->KvmFlags & SlotFlags.LogDirtyPages) != 0)
             {
-                leaf = top->Leaves[li];
-                for (; ei < leaf->Count; ei++)
-                {
-                    SlotEntry* e = Leaf.Entry(leaf, ei);
-                    if (e->BaseGfn >= end)
-                    {
-                        goto done;
-                    }
-                    if (e->EndGfn > gfn && (e->KvmFlags & SlotFlags.LogDirtyPages) != 0)
-                    {
-                        marked += MarkEntry(table, e, gfn, end);
-                    }
-                }
+                Marked += MarkEntry(Table, e, Gfn, End);
             }
         }
-    done:
-        ReadSection.Exit(section);
-        return marked;
     }
 
     private static long MarkEntry(DirtyTable table, SlotEntry* e, ulong gfn, ulong end)

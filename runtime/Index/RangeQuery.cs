@@ -8,11 +8,47 @@ internal unsafe interface IEntrySink
 }
 
 /// <summary>
-/// The reverse queries a VMM asks when host memory goes away (KVM's hva notifiers and
+/// Range queries over a snapshot's indexes: the gfn range a dirty mark covers, and the reverse
+/// queries a VMM asks when host memory goes away (KVM's hva notifiers and
 /// kvm_gmem_invalidate_begin): which slots does a host range, or a range of a private file, back.
 /// </summary>
 internal static unsafe class RangeQuery
 {
+    /// <summary>
+    /// Every entry of a snapshot's gfn index whose range overlaps [start, end) (start &lt; end), in
+    /// gfn order: hvrt_mark_dirty's walk. Slots of one address space never overlap, so they are
+    /// sorted by start and by end alike: from the entry at or before start, forward while entries
+    /// start before end.
+    /// </summary>
+    public static void ByGfn<TSink>(IndexTop* top, ulong start, ulong end, ref TSink sink)
+        where TSink : IEntrySink
+    {
+        nuint leaves = top->NrLeaves;
+        if (leaves == 0)
+        {
+            return;
+        }
+        nuint li = Search.LastAtMost(top->First0, leaves, start);
+        Leaf* leaf = top->Leaves[li];
+        nuint ei = Search.LastAtMost(leaf->Keys, leaf->Count, start);
+        for (; li < leaves; li++, ei = 0)
+        {
+            leaf = top->Leaves[li];
+            for (; ei < leaf->Count; ei++)
+            {
+                SlotEntry* e = Leaf.Entry(leaf, ei);
+                if (e->BaseGfn >= end)
+                {
+                    return;
+                }
+                if (e->EndGfn > start)
+                {
+                    sink.Add(e);
+                }
+            }
+        }
+    }
+
     /// <summary>Every entry of an Hva index whose host range overlaps [start, end).</summary>
     public static void ByHva<TSeq, TSink>(in TSeq seq, ulong start, ulong end, ref TSink sink)
         where TSeq : ILeafSeq

@@ -39,18 +39,6 @@ internal sealed unsafe partial class Vm
     }
 
     /// <summary>
-    /// Before the first private bit is set: from here on translations consult the attribute store
-    /// (a reader that still sees 0 answers as if it had read the attribute a moment earlier).
-    /// </summary>
-    private void MarkPrivatePagesInUse()
-    {
-        if (_handle->Read.InlineAsLimit != 0)
-        {
-            Volatile.Write(ref _handle->Read.InlineAsLimit, 0u);
-        }
-    }
-
-    /// <summary>
     /// kvm_vm_ioctl_set_mem_attributes: the checks in the kernel's order (all -EINVAL), then the
     /// change under the lock. gfns beyond the VM's max gfn are accepted as the kernel accepts them
     /// (it checks neither memslots nor MAXPHYADDR): the store covers every gfn below 2^52.
@@ -96,7 +84,7 @@ internal sealed unsafe partial class Vm
             }
             if (isPrivate)
             {
-                MarkPrivatePagesInUse();
+                VmLayout.MarkPrivatePagesInUse(&_handle->Read);
             }
             return Attributes.SetRange(start, end, isPrivate);
         }

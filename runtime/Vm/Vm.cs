@@ -17,13 +17,14 @@ namespace Hvrt.Machine;
 /// every accepted change builds a new snapshot of its address space, publishes it, waits for a
 /// grace period and frees what only the old one used.
 /// </summary>
-internal sealed unsafe partial class Vm
+internal sealed unsafe partial class Vm : IPrivatePageBindings
 {
     private static long s_serials;
     private readonly Lock _lock = new();
     private readonly SlotSet[] _sets;
     private readonly SnapshotBuilder[] _builders;
     private readonly PrivateFiles _privateFiles = new();
+    private readonly SlotRules _slotRules;
     private readonly List<(int Fd, (ulong Dev, ulong Ino) File)> _fdsToClose = new();
     private VmHandle* _handle;
 
@@ -38,6 +39,7 @@ internal sealed unsafe partial class Vm
             _sets[i] = new SlotSet();
             _builders[i] = new SnapshotBuilder();
         }
+        _slotRules = new SlotRules(rules, _sets, this);
     }
 
     public VmRules Rules { get; }

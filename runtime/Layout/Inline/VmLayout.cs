@@ -46,6 +46,19 @@ internal unsafe struct VmLayout
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool PrivatePagesInUse(VmLayout* vm) => Volatile.Read(ref vm->InlineAsLimit) == 0;
 
+    /// <summary>
+    /// Writer, before the first private bit is set: from here on translations consult the
+    /// attribute store (a reader that still sees the old limit answers as if it had read the
+    /// attribute a moment earlier).
+    /// </summary>
+    public static void MarkPrivatePagesInUse(VmLayout* vm)
+    {
+        if (vm->InlineAsLimit != 0)
+        {
+            Volatile.Write(ref vm->InlineAsLimit, 0u);
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Snapshot* Load(VmLayout* vm, uint asId)
     {

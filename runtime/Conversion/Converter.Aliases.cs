@@ -1,9 +1,9 @@
 using System.Collections.Generic;
+using Hvrt.Attributes;
 using Hvrt.Index;
 using Hvrt.Layout;
-using Hvrt.Slots;
 
-namespace Hvrt.Machine;
+namespace Hvrt.Conversion;
 
 /// <summary>
 /// "Nothing is discarded that is still in use": host memory may back more than one gfn (slots
@@ -13,7 +13,7 @@ namespace Hvrt.Machine;
 /// kept. Private files need no such care: KVM's binding rule lets a file page back one gfn only.
 /// Writer only (VM lock); the lists are reused, so a conversion allocates nothing once warm.
 /// </summary>
-internal sealed unsafe partial class Vm
+internal sealed unsafe partial class Converter
 {
     private readonly List<nint> _aliasEntries = new();
     private readonly List<(ulong Start, ulong End)> _keepShared = new();
@@ -29,9 +29,9 @@ internal sealed unsafe partial class Vm
     /// Adds host bytes [h0, h1) (the shared side of gfns inside [start, end) that become private)
     /// to the discard plan, minus what gfns outside [start, end) still map as shared.
     /// </summary>
-    private void AddSharedDiscard(ulong h0, ulong h1, ulong start, ulong end)
+    private void AddSharedDiscard(ulong h0, ulong h1, ulong start, ulong end, AttributeStore attributes, VmLayout* vm, uint nrAddressSpaces)
     {
-        FindSharedKeeps(h0, h1, start, end);
+        FindSharedKeeps(h0, h1, start, end, attributes, vm, nrAddressSpaces);
         ulong at = h0;
         foreach ((ulong ks, ulong ke) in _keepShared)
         {
@@ -48,14 +48,14 @@ internal sealed unsafe partial class Vm
     }
 
     /// <summary>Sorted host ranges inside [h0, h1) that gfns outside [start, end) use as shared.</summary>
-    private void FindSharedKeeps(ulong h0, ulong h1, ulong start, ulong end)
+    private void FindSharedKeeps(ulong h0, ulong h1, ulong start, ulong end, AttributeStore attributes, VmLayout* vm, uint nrAddressSpaces)
     {
         _keepShared.Clear();
         _aliasEntries.Clear();
         var sink = new EntryListSink { Out = _aliasEntries };
-        for (uint i = 0; i < _sets.Length; i++)
+        for (uint i = 0; i < nrAddressSpaces; i++)
         {
-            RangeQuery.ByHva(new TopSeq(&VmLayout.Load(&_handle->Read, i)->Hva), h0, h1, ref sink);
+            RangeQuery.ByHva(new TopSeq(&VmLayout.Load(vm, i)->Hva), h0, h1, ref sink);
         }
         foreach (nint p in _aliasEntries)
         {
@@ -66,24 +66,24 @@ internal sealed unsafe partial class Vm
             // The gfns of this entry behind [ov0, ov1); userspace_addr is page aligned (KVM's rule).
             ulong g0 = e->BaseGfn + ((ov0 - e->Hva) >> 12);
             ulong g1 = e->BaseGfn + ((ov1 - e->Hva + 4095) >> 12);
-            KeepSharedRuns(e, g0, g1 < start ? g1 : start, ov0, ov1);
-            KeepSharedRuns(e, g0 > end ? g0 : end, g1, ov0, ov1);
+            KeepSharedRuns(attributes, e, g0, g1 < start ? g1 : start, ov0, ov1);
+            KeepSharedRuns(attributes, e, g0 > end ? g0 : end, g1, ov0, ov1);
         }
         _keepShared.Sort(static (a, b) => a.Start.CompareTo(b.Start));
     }
 
     /// <summary>Keeps the host bytes of e's gfns in [g0, g1) that are shared now (clipped to [ov0, ov1)).</summary>
-    private void KeepSharedRuns(SlotEntry* e, ulong g0, ulong g1, ulong ov0, ulong ov1)
+    private void KeepSharedRuns(AttributeStore attributes, SlotEntry* e, ulong g0, ulong g1, ulong ov0, ulong ov1)
     {
         ulong g = g0;
         while (g < g1)
         {
-            ulong s = Attributes.NextDiffering(g, g1, isPrivate: true); // first shared gfn
+            ulong s = attributes.NextDiffering(g, g1, isPrivate: true); // first shared gfn
             if (s >= g1)
             {
                 return;
             }
-            ulong t = Attributes.NextDiffering(s, g1, isPrivate: false); // end of the shared run
+            ulong t = attributes.NextDiffering(s, g1, isPrivate: false); // end of the shared run
             ulong k0 = e->Hva + ((s - e->BaseGfn) << 12);
             ulong k1 = e->Hva + ((t - e->BaseGfn) << 12);
             _keepShared.Add((k0 > ov0 ? k0 : ov0, k1 < ov1 ? k1 : ov1));
