@@ -26,10 +26,7 @@ internal static unsafe class ExportsAttributeRuns
         {
             return -Errno.EINVAL;
         }
-        AttributeStore store = Vm.FromHandle(vm).Attributes;
-        ulong a = store.Get(gfn);
-        *runEnd = store.NextDiffering(gfn, end, a != 0);
-        *attrs = a;
+        new AttributeView(vm->Read.AttributeRoot).NextRun(ref gfn, end, out *runEnd, out *attrs);
         return 0;
     }
 
@@ -49,7 +46,7 @@ internal static unsafe class ExportsAttributeRuns
         {
             return -Errno.EINVAL;
         }
-        *privatePages = Vm.FromHandle(vm).Attributes.CountPrivate(start, end);
+        *privatePages = new AttributeView(vm->Read.AttributeRoot).CountPrivate(start, end);
         return 0;
     }
 }

@@ -6,13 +6,6 @@ using Hvrt.Memory;
 
 namespace Hvrt.Attributes;
 
-/// <summary>Memory attribute bits (uapi KVM_MEMORY_ATTRIBUTE_*).</summary>
-internal static class MemAttr
-{
-    /// <summary>KVM_MEMORY_ATTRIBUTE_PRIVATE; bits 0-2 are reserved for RWX.</summary>
-    public const ulong Private = 1UL << 3;
-}
-
 /// <summary>
 /// A VM's memory attributes over the whole guest-physical space (2^52 gfns: every gfn a
 /// <c>struct kvm_memory_attributes</c> can name), KVM's <c>mem_attr_array</c> as dense bitmaps.

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Threading;
 using Hvrt.Bits;
+using Hvrt.Layout;
 
 namespace Hvrt.Attributes;
 
@@ -196,5 +197,42 @@ internal readonly unsafe struct AttributeView
         runEnd = NextDiffering(gfn, end, attrs != 0);
         gfn = runEnd;
         return true;
+    }
+
+    /// <summary>
+    /// kvm_range_has_memory_attributes (v6.9+, with mask), quirks included: the mask is limited to
+    /// the supported attributes and attrs outside it answer false; a one-gfn range compares that
+    /// gfn; attrs 0 asks "no gfn in [start, end - 1] has any attribute" (xas_find up to end - 1,
+    /// which for end 0 is the whole rest of the space, whatever the mask); other attrs walk
+    /// [start, end), so an empty range answers true.
+    /// </summary>
+    public readonly bool RangeHas(ulong supported, ulong start, ulong end, ulong mask, ulong attrs)
+    {
+        mask &= supported;
+        if ((attrs & ~mask) != 0)
+        {
+            return false;
+        }
+        if (end == start + 1)
+        {
+            return (Get(start) & mask) == attrs;
+        }
+        if (attrs == 0)
+        {
+            ulong last = end - 1;
+            if (start > last)
+            {
+                return true;
+            }
+            // [start, last] inclusive; everything from 2^52 on is shared.
+            ulong stop = last >= AttributeStore.MaxPages ? AttributeStore.MaxPages : last + 1;
+            return start >= stop || NextDiffering(start, stop, false) == stop;
+        }
+        // attrs is PRIVATE here (the only supported attribute): every gfn of [start, end) must have it.
+        if (start >= end)
+        {
+            return true;
+        }
+        return NextDiffering(start, end, true) == end;
     }
 }
