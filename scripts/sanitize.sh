@@ -156,6 +156,23 @@ run_valgrind() {
     done
 }
 
+# Every runtime function the suppression files name must exist in the library: the names are
+# NativeAOT's mangled namespace + class + method, so a move or rename would silently turn a
+# suppression off (or hide nothing) and fail the run for the wrong reason. One check in the tally.
+check_supp_names() {
+    local names missing=0 n
+    names=$(grep -hoE '(leak:|fun:)hvrt_Hvrt_[A-Za-z0-9_]+' "$ROOT"/scripts/*.supp | sed 's/^[a-z]*://' | sort -u)
+    for n in $names; do
+        if ! nm "$OUT/publish/hvrt.so.dbg" | grep -q " $n\$"; then
+            echo "sanitize: a suppression names $n, which libhvrt.so does not have (renamed or moved?)" >&2
+            missing=$((missing + 1))
+        fi
+    done
+    if [ "$missing" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    echo "suppression names: $(echo "$names" | wc -w) checked, $missing missing"
+}
+
+check_supp_names
 case "$mode" in
     asan) run_asan ;;
     valgrind) run_valgrind ;;

@@ -5,7 +5,7 @@ using Hvrt.Testing;
 
 namespace Hvrt.Abi;
 
-/// <summary>Exports of hvrt.h's "Testing hooks": fault injection (test-only).</summary>
+/// <summary>Exports of hvrt_testing.h: fault injection (test-only).</summary>
 internal static unsafe class ExportsTesting
 {
     /// <summary>Largest errno a site may be made to fail with (Linux's MAX_ERRNO).</summary>

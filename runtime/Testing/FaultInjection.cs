@@ -3,7 +3,7 @@ using System.Threading;
 
 namespace Hvrt.Testing;
 
-/// <summary>The call sites a test can make fail (HVRT_FAULT_* in hvrt.h's "Testing hooks").</summary>
+/// <summary>The call sites a test can make fail (HVRT_FAULT_* in hvrt_testing.h).</summary>
 internal static class FaultSite
 {
     /// <summary>Every unmanaged allocation (<see cref="Memory.NativeAlloc.Alloc"/>): returns null, callers give -ENOMEM.</summary>
