@@ -47,6 +47,14 @@ run_layering_guard() {
     fi
 }
 
+# The guard's own tests (scripts/test_runtime_deps.py): every rule fires on a fake tree.
+run_layering_guard_test() {
+    log "layering guard tests: scripts/test_runtime_deps.py"
+    local logf="$OUT/layering-guard-test.log" rc=0
+    python3 scripts/test_runtime_deps.py 2>&1 | tee "$logf" || rc=$?
+    tally "scripts/test_runtime_deps.py" "$(hvrt_c_counts "$logf")" "$rc"
+}
+
 run_xunit() {
     log "xunit: tests/"
     local logf="$OUT/xunit.log" rc=0
@@ -173,6 +181,7 @@ build_lib
 build_native
 build_bench
 run_layering_guard
+run_layering_guard_test
 run_xunit
 run_xunit_isa_knobs
 run_c_tests

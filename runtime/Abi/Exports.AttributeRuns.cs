@@ -3,7 +3,6 @@ using System.Runtime.InteropServices;
 using Hvrt.Attributes;
 using Hvrt.Layout;
 using Hvrt.Machine;
-using Hvrt.Slots;
 
 namespace Hvrt.Abi;
 

@@ -5,8 +5,6 @@ using Hvrt.Attributes;
 using Hvrt.Index;
 using Hvrt.Layout;
 using Hvrt.Machine;
-using Hvrt.Slots;
-using Hvrt.Sync;
 
 namespace Hvrt.Abi;
 

@@ -3,7 +3,6 @@ using System.Runtime.CompilerServices;
 using Hvrt.Index;
 using Hvrt.Layout;
 using Hvrt.Machine;
-using Hvrt.Slots;
 
 namespace Hvrt.Abi;
 

@@ -5,7 +5,6 @@ using Hvrt.Bits;
 using Hvrt.DirtyLog;
 using Hvrt.Layout;
 using Hvrt.Machine;
-using Hvrt.Slots;
 
 namespace Hvrt.Abi;
 

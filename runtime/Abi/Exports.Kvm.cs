@@ -4,7 +4,6 @@ using System.Runtime.InteropServices;
 using Hvrt.Kvm;
 using Hvrt.Layout;
 using Hvrt.Machine;
-using Hvrt.Slots;
 
 namespace Hvrt.Abi;
 

@@ -5,8 +5,6 @@ using Hvrt.Index;
 using Hvrt.Layout;
 using Hvrt.Machine;
 using Hvrt.Platform;
-using Hvrt.Slots;
-using Hvrt.Sync;
 
 namespace Hvrt.Abi;
 

@@ -4,7 +4,6 @@ using System.Runtime.InteropServices;
 using Hvrt.Index;
 using Hvrt.Layout;
 using Hvrt.Machine;
-using Hvrt.Slots;
 using Hvrt.Sync;
 
 namespace Hvrt.Abi;

@@ -1,6 +1,5 @@
 using Hvrt.Index;
 using Hvrt.Layout;
-using Hvrt.Slots;
 using Hvrt.Sync;
 
 namespace Hvrt.DirtyLog;

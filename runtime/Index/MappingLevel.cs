@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using Hvrt.Attributes;
 using Hvrt.Layout;
-using Hvrt.Slots;
 using Hvrt.Sync;
 
 namespace Hvrt.Index;

@@ -1,4 +1,3 @@
-using Hvrt.Index;
 using Hvrt.Layout;
 
 namespace Hvrt.Slots;

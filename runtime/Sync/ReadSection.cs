@@ -2,7 +2,6 @@ using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading;
-using Hvrt.Layout;
 using Hvrt.Memory;
 
 namespace Hvrt.Sync;

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Hvrt.Layout;
-using Hvrt.Machine;
 using Hvrt.Memory;
 
 namespace Hvrt.Sync;

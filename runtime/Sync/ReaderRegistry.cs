@@ -1,7 +1,6 @@
 using System.Collections.Generic;
 using System.Threading;
 using Hvrt.Layout;
-using Hvrt.Machine;
 using Hvrt.Memory;
 
 namespace Hvrt.Sync;

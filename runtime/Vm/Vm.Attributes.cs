@@ -1,7 +1,6 @@
 using System.Threading;
 using Hvrt.Attributes;
 using Hvrt.Layout;
-using Hvrt.Slots;
 
 namespace Hvrt.Machine;
 

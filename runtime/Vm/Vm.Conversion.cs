@@ -1,4 +1,3 @@
-using Hvrt.Attributes;
 using Hvrt.Conversion;
 using Hvrt.Layout;
 

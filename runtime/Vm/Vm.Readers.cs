@@ -1,5 +1,4 @@
 using Hvrt.Layout;
-using Hvrt.Slots;
 using Hvrt.Sync;
 
 namespace Hvrt.Machine;

@@ -1,6 +1,5 @@
 using Hvrt.Index;
 using Hvrt.Layout;
-using Hvrt.Platform;
 using Hvrt.Slots;
 
 namespace Hvrt.Machine;

@@ -5,7 +5,6 @@ using System.Threading;
 using Hvrt.Index;
 using Hvrt.Layout;
 using Hvrt.Memory;
-using Hvrt.Platform;
 using Hvrt.Slots;
 using Hvrt.Sync;
 

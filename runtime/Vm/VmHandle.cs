@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Hvrt.Layout;
-using Hvrt.Slots;
 using Hvrt.Sync;
 
 namespace Hvrt.Machine;
