@@ -160,10 +160,12 @@ run_valgrind() {
 # NativeAOT's mangled namespace + class + method, so a move or rename would silently turn a
 # suppression off (or hide nothing) and fail the run for the wrong reason. One check in the tally.
 check_supp_names() {
-    local names missing=0 n
+    local names missing=0 n symbols
     names=$(grep -hoE '(leak:|fun:)hvrt_Hvrt_[A-Za-z0-9_]+' "$ROOT"/scripts/*.supp | sed 's/^[a-z]*://' | sort -u)
+    # Read once into a variable: `nm | grep -q` under pipefail fails when grep stops early (SIGPIPE).
+    symbols=$(nm "$OUT/publish/hvrt.so.dbg")
     for n in $names; do
-        if ! nm "$OUT/publish/hvrt.so.dbg" | grep -q " $n\$"; then
+        if ! grep -q " $n\$" <<<"$symbols"; then
             echo "sanitize: a suppression names $n, which libhvrt.so does not have (renamed or moved?)" >&2
             missing=$((missing + 1))
         fi
