@@ -10,6 +10,7 @@
 #                            logs in out/bench/ (bench/RESULTS.md is left alone)
 #   ./build.sh bench native [ARGS]  build the library and run the C harness bench/native/translate_bench.c
 #   ./build.sh bench rust [ARGS]    build the library and run the Rust harness bench/rust (hvrt vs vm-memory)
+#   ./build.sh bench ab REV [ROUNDS]  is this tree slower than REV? the C harnesses against both libraries, alternating (scripts/ab_bench.sh)
 #   ./build.sh bench dotnet [ARGS]  the BenchmarkDotNet suites; ARGS go to BenchmarkDotNet (default: --filter '*')
 #   ./build.sh bench ARGS    (ARGS not starting with a mode above) the same: ARGS go to BenchmarkDotNet
 #   ./build.sh sanitize [asan|valgrind]  the C tests and examples under ASan+UBSan and/or valgrind memcheck (scripts/sanitize.sh)

@@ -3,6 +3,7 @@
 #   scripts/bench.sh [all] [--quick]  every harness, then bench/collect.py writes the report
 #   scripts/bench.sh native [ARGS]    the C harness bench/native/translate_bench.c
 #   scripts/bench.sh rust [ARGS]      the Rust harness bench/rust (hvrt vs vm-memory)
+#   scripts/bench.sh ab REV [ROUNDS]  this tree's library against REV's, in alternating processes (scripts/ab_bench.sh)
 #   scripts/bench.sh [dotnet] [ARGS]  the BenchmarkDotNet suites (default ARGS: --filter '*')
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -114,6 +115,10 @@ if [ $# = 0 ] || [ "${1:-}" = --quick ] || [ "${1:-}" = all ]; then
 fi
 if [ "${1:-}" = dotnet ]; then
     shift
+fi
+if [ "${1:-}" = ab ]; then
+    shift
+    exec "$ROOT/scripts/ab_bench.sh" "$@"
 fi
 if [ "${1:-}" = native ]; then
     shift

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Hvrt.Index;
 using Hvrt.Layout;
 using Hvrt.Sync;
@@ -33,6 +34,7 @@ internal static unsafe class DirtyMarker
         public ulong Gfn, End;
         public long Marked;
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Add(SlotEntry* e)
         {
             if ((e->KvmFlags & SlotFlags.LogDirtyPages) != 0)

@@ -35,6 +35,7 @@ internal static unsafe class SlotRanges
     /// first read section, which gets its record; -ENOMEM if that fails). The section is left even
     /// if something throws, so a writer's grace period can never hang on this reader.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int Run<TSink>(VmLayout* vm, ref TSink sink)
         where TSink : struct, IRangeSink
     {
@@ -112,11 +113,13 @@ internal static unsafe class SlotRanges
 
         public readonly int Total => _o.Total;
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Query(Snapshot* s)
         {
             RangeQuery.ByHva(new TopSeq(&s->Hva), _start, _end, ref this);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Add(SlotEntry* e)
         {
             ulong hvaStart = Math.Max(_start, e->Hva);
@@ -142,11 +145,13 @@ internal static unsafe class SlotRanges
 
         public readonly int Total => _o.Total;
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Query(Snapshot* s)
         {
             RangeQuery.ByPrivate(new TopSeq(&s->Private), _dev, _ino, _first, _end, ref this);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Add(SlotEntry* e)
         {
             ulong pgoff = e->PrivatePgoff;
