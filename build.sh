@@ -2,7 +2,8 @@
 # hvrt build driver: the modes below, each run by a script of scripts/ (common.sh: the shared
 # helpers and build steps; test.sh: the test mode; bench.sh: the bench modes).
 #   ./build.sh          build everything (libhvrt.so, header check, C examples, tests' binaries, the Rust crate) and run the demo and the example VMMs
-#   ./build.sh test     build, then run every suite (the layering guard, xunit, C ABI tests, the differential test bound and unbound, the Rust crate's tests, the examples, the bench report's tests) and print "N passed, N failed, N skipped" (scripts/test.sh)
+#   ./build.sh test     build, then run every suite (the layering guard, xunit, C ABI tests, the differential test bound and unbound, the Rust crate's tests, the examples, the bench report's tests, then the KVM lab's suites in a guest of each lab kernel) and print "N passed, N failed, N skipped" (scripts/test.sh)
+#   ./build.sh test --no-lab | --lab-only   the same without the KVM lab's part, or only that part (after building the library and the C binaries)
 #   ./build.sh bench         (scripts/bench.sh) run every benchmark (C harnesses, Rust harness vs vm-memory, --bits-interleaved,
 #                            every BenchmarkDotNet suite) and rewrite the generated top of
 #                            bench/RESULTS.md + bench/translate.png (~10 min)
@@ -16,6 +17,11 @@
 #   ./build.sh sanitize [asan|valgrind]  the C tests and examples under ASan+UBSan and/or valgrind memcheck (scripts/sanitize.sh)
 #   ./build.sh soak [minutes]  readers, a churning writer, conversions and dirty logging together, invariants checked (scripts/soak.sh)
 #   ./build.sh fuzz [SECONDS]  build the library and run the ABI fuzzer for SECONDS (default 60; scripts/fuzz.sh)
+#   ./build.sh lab [KERNEL|all] [-- CMD ARGS...]  build the library and the C binaries, boot each lab kernel (6.1, 6.12,
+#                            6.12-sw; default all) under QEMU's emulation with a real KVM inside, and run CMD there
+#                            (relative paths are the repository root's; out/bin and out/lib are in the guest); its output
+#                            streams, the exit status is CMD's; without CMD, the KVM probe, saved as
+#                            native/tests/lab/caps-KERNEL.txt (scripts/kvm_lab.sh, README "The KVM lab")
 set -euo pipefail
 . "$(dirname "$0")/scripts/common.sh"
 mode=${1:-build}
@@ -30,13 +36,14 @@ case "$mode" in
         run_demo
         run_rust_example
         ;;
-    test) exec scripts/test.sh ;;
+    test) shift && exec scripts/test.sh "$@" ;;
     bench) shift && exec scripts/bench.sh "$@" ;;
     sanitize) build_lib && build_native && shift && HVRT_OUT="$OUT" exec scripts/sanitize.sh "$@" ;;
     soak) build_lib && build_native && shift && HVRT_OUT="$OUT" exec scripts/soak.sh "$@" ;;
     fuzz) build_lib && shift && HVRT_OUT="$OUT" exec scripts/fuzz.sh "$@" ;;
+    lab) build_lib && build_native && shift && HVRT_OUT="$OUT" exec scripts/kvm_lab.sh run "$@" ;;
     *)
-        echo "usage: ./build.sh [test | fuzz [seconds] | sanitize [asan|valgrind] | soak [minutes] | bench [--quick] | bench native [harness args] | bench rust [harness args] | bench dotnet [BenchmarkDotNet args] | bench BenchmarkDotNet-args]" >&2
+        echo "usage: ./build.sh [test [--no-lab | --lab-only] | lab [KERNEL|all] [-- CMD ARGS...] | fuzz [seconds] | sanitize [asan|valgrind] | soak [minutes] | bench [--quick] | bench native [harness args] | bench rust [harness args] | bench dotnet [BenchmarkDotNet args] | bench BenchmarkDotNet-args]" >&2
         exit 2
         ;;
 esac

@@ -10,12 +10,13 @@
 #       one boot running CMD in the repository root (relative paths are the root's); CMD's
 #       output streams to stdout; each --file and each argument that is a path to an existing
 #       file goes into the guest with its libraries; files the command writes under
-#       $HVRT_LAB_OUT land in DIR (default $OUT/lab/KERNEL), with the guest's console.log.
+#       $HVRT_LAB_OUT land in DIR (default $OUT/lab/KERNEL; not emptied first), with the
+#       guest's console.log.
 #       Exit status: CMD's; 124 the guest hung (timeout, default $HVRT_LAB_TIMEOUT or 900 s);
 #       125 the lab failed (not prepared, panic, files cut).
 #   scripts/kvm_lab.sh run [KERNEL|all] [-- CMD [ARG...]]   what ./build.sh lab runs once the
-#       library and the C binaries are built: boot each kernel (default all) with $OUT/bin and
-#       $OUT/lib inside and run CMD; without CMD, the probe (scripts/lab/kvm_probe.c), whose
+#       library and the C binaries are built: boot each kernel (default all) with $OUT/bin,
+#       $OUT/lib and native/include inside and run CMD; without CMD, the probe (scripts/lab/kvm_probe.c), whose
 #       answers are saved as native/tests/lab/caps-KERNEL.txt. Exit status: the first non-zero.
 #   scripts/kvm_lab.sh probe                      build the probe; prints its path
 #
@@ -113,7 +114,7 @@ cmd_boot() {
     fi
     cat "$base" "$kdir/modules.cpio" "$work/payload.cpio" >"$work/initrd"
     rm -f "$work/payload.cpio"
-    rm -rf "$out" && mkdir -p "$out"
+    mkdir -p "$out"
     local rc=0
     lab_boot "$kdir" "$work/initrd" "$out" "$timeout" "$mem" || rc=$?
     rm -rf "$work"
@@ -136,7 +137,8 @@ cmd_run() {
     [ $# -eq 0 ] || shift
     local list k status=0 rc files=()
     list=$(kernels_of "${kernels[@]}") || return 2
-    for f in "$OUT"/bin/* "$OUT"/lib/*.so; do [ -f "$f" ] && files+=(--file "$f"); done
+    # The binaries, the library, and the headers, which some tests read (misuse_test: hvrt.h).
+    for f in "$OUT"/bin/* "$OUT"/lib/*.so "$ROOT"/native/include/*.h; do [ -f "$f" ] && files+=(--file "$f"); done
     local probe=
     [ $# -gt 0 ] || probe=$(build_probe)
     for k in $list; do

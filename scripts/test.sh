@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
 # ./build.sh test: build, then run every suite (the layering guard, xunit, the C ABI tests, the
 # differential test bound and unbound, ASan, the Rust crate's tests, the examples, the fuzzer's
-# replay and smoke run, the bench report's tests) and print "N passed, N failed, N skipped" as
-# the last line; the exit status is non-zero if anything failed. A suite's failure does not stop
-# the run; a build failure does.
+# replay and smoke run, the bench report's tests), then the KVM lab's part (the suites that use
+# KVM, in a guest of each lab kernel: scripts/lab/test_lab.sh) and print "N passed, N failed,
+# N skipped" as the last line; the exit status is non-zero if anything failed. A suite's failure
+# does not stop the run; a build failure does.
 #
-#   scripts/test.sh   (what ./build.sh test runs; any cwd)
+#   scripts/test.sh [--no-lab | --lab-only]   (what ./build.sh test [--no-lab | --lab-only] runs; any cwd)
+#     --no-lab    the host suites only
+#     --lab-only  build the library and the C binaries, then only the lab part
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+lab=1
+host=1
+case "${1:-}" in
+    "") ;;
+    --no-lab) lab= ;;
+    --lab-only) host= ;;
+    *) echo "usage: scripts/test.sh [--no-lab | --lab-only]" >&2 && exit 2 ;;
+esac
 
 passed=0
 failed=0
@@ -175,21 +187,27 @@ run_fuzz_tests() {
     done
 }
 
+# shellcheck source=scripts/lab/test_lab.sh
+. "$ROOT/scripts/lab/test_lab.sh"
+
 ensure_tools
 ensure_rust_deps
 build_lib
 build_native
-build_bench
-run_layering_guard
-run_layering_guard_test
-run_xunit
-run_xunit_isa_knobs
-run_c_tests
-run_c_tests_debug
-run_asan
-run_rust_tests
-run_examples
-run_fuzz_tests
-run_bench_report_test
+if [ -n "$host" ]; then
+    build_bench
+    run_layering_guard
+    run_layering_guard_test
+    run_xunit
+    run_xunit_isa_knobs
+    run_c_tests
+    run_c_tests_debug
+    run_asan
+    run_rust_tests
+    run_examples
+    run_fuzz_tests
+    run_bench_report_test
+fi
+[ -z "$lab" ] || run_lab
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

@@ -22,7 +22,13 @@ mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1 # the kernel found no /dev/console in the initramfs
 mkdir -p /dev/shm
 mount -t tmpfs tmpfs /dev/shm
+# /tmp is a tmpfs of its own (the tests punch holes and make O_TMPFILEs there); the payload's
+# files under /tmp (a tree built in /tmp, HVRT_OUT=/tmp/...) move onto it instead of being hidden.
+mv /tmp /.payload-tmp
+mkdir /tmp
 mount -t tmpfs tmpfs /tmp
+cp -a /.payload-tmp/. /tmp/ && rm -rf /.payload-tmp
+chmod 1777 /tmp
 # Raw: no \n -> \r\n on the command's output, and the tar stream passes byte for byte.
 stty -F /dev/ttyS1 raw -echo
 stty -F /dev/ttyS2 raw -echo
