@@ -187,7 +187,7 @@ static void create_vm(struct in *in)
     const uint32_t bits[] = { 36, 23, 52, 64, 13, 40, 48, 57 };
     struct hvrt_vm_config c = { .size = sizeof c, .vm_type = b0 % 6, .nr_address_spaces = (b0 >> 3) & 1,
                                 .max_user_slots = (b0 >> 4) & 1 ? 8 : 0, .max_gpa_bits = bits[b1 % 8],
-                                .user_addr_limit = g_area_end };
+                                .user_addr_limit = g_area_end, .kvm_profile = HVRT_KVM_PROFILE_NEWEST };
     if (b1 >= 0xf0) { /* a bad config first: the errno of hvrt_vm_create */
         unsigned char bytes[256] = { 0 };
         struct hvrt_vm_config bad = c;

@@ -116,6 +116,12 @@ static int fm_config_errno(const unsigned char *bytes)
     memset(&c, 0, sizeof c);
     memcpy(&c, bytes, size < sizeof c ? size : sizeof c);
     int priv = c.vm_type == 1 || c.vm_type == 4 || c.vm_type == 5;
+    /* The model is the newest profile's (the harness asks for it; a short struct from an older
+     * header has 0, this host's, which the harness never makes valid). 6.18 takes types 0..5. */
+    if ((c.kvm_profile != 0 && c.kvm_profile != HVRT_KVM_PROFILE_6_1 && c.kvm_profile != HVRT_KVM_PROFILE_6_8 &&
+         c.kvm_profile != HVRT_KVM_PROFILE_6_12 && c.kvm_profile != HVRT_KVM_PROFILE_6_18) ||
+        c.reserved32 || c.reserved[0] || c.reserved[1] || c.reserved[2])
+        return -EINVAL;
     if (c.vm_type > 5 || c.flags || c.nr_address_spaces > (priv ? 1u : 2u) || c.max_user_slots > 32764 ||
         (c.max_gpa_bits && (c.max_gpa_bits < 13 || c.max_gpa_bits > 64)) || (c.user_addr_limit & 4095))
         return -EINVAL;

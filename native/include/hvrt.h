@@ -250,46 +250,145 @@ typedef struct hvrt_vm hvrt_vm;
 #define HVRT_VM_TYPE_TDX 5          /* KVM_X86_TDX_VM */
 
 /*
- * Configuration of a VM: which KVM VM type's rules apply, and the host limits KVM applies.
- * Starts with its own size so it can grow: set size = sizeof(struct hvrt_vm_config). A shorter
- * struct from an older header gets defaults for the missing fields; a longer one from a newer
- * header must be zero past the fields this library knows (-E2BIG otherwise). Zero in any field
- * means "as KVM on this host".
+ * Kernel profiles: whose KVM rules a VM that is not bound follows. KVM's answer to the same
+ * request changed between kernel versions; hvrt_vm_config.kvm_profile names the version, and 0
+ * asks for the KVM of this host. A named profile is that version's source with every option
+ * that changes the rules enabled (6.8 with CONFIG_KVM_SW_PROTECTED_VM, 6.12 with it and SEV). A
+ * bound VM (hvrt_kvm_bind) keeps its profile for hvrt's own checks, and KVM has the last word.
+ * The evidence for each row, with the source lines, is in docs/kvm-profiles.md.
  *
- * The VM type decides, as in KVM (x86):
+ *   what (x86-64)                     6.1     6.8     6.12    6.18    source
+ *   KVM_SET_USER_MEMORY_REGION2       -ENOTTY yes     yes     yes     guest_memfd series, 6.8
+ *     (hvrt_set_user_memory_region2; hvrt_set_user_memory_regions checks its entries as v1
+ *      where it is missing, as a bound VM does where KVM lacks KVM_CAP_USER_MEMORY2)
+ *   KVM_SET_MEMORY_ATTRIBUTES         -ENOTTY yes     yes     yes     6.8 (CONFIG_KVM_GENERIC_MEMORY_ATTRIBUTES)
+ *     (hvrt_set_memory_attributes; PRIVATE only on SW_PROTECTED, SNP, TDX: kvm_supported_mem_attributes;
+ *      -ENOTTY where the ioctl is missing: a -ENOTTY VM ioctl never reads its argument)
+ *   VM types KVM_CREATE_VM takes      0       0-1     0-4     0-5     kvm_is_vm_type_supported: SW_PROTECTED
+ *     (others: hvrt_vm_create -EINVAL)                                6.8, SEV/SEV-ES 6.10, SNP 6.11, TDX 6.16
+ *   KVM_MEM_GUEST_MEMFD slot valid on never   private private every   check_memory_region_flags: 6.8-6.17
+ *                                             types   types   type    kvm_arch_has_private_mem(kvm); 6.18
+ *                                                                     d1e54dd08f16 IS_ENABLED(CONFIG_KVM_GUEST_MEMFD)
+ *   READONLY slot valid when          always  no GMEM no GMEM, no protected state (SEV-ES, SNP, TDX)
+ *                                                                     e563592224e0 (6.8-rc), 66155de93bcf (6.11)
+ *   GUEST_MEMFD with LOG_DIRTY_PAGES  -EINVAL -EINVAL -EINVAL -EINVAL check_memory_region_flags
+ *   address spaces (SMM)              2       2; 1 on private types   kvm_arch_nr_memslot_as_ids (6.8)
+ *   guest_memfd range already bound   -       -EINVAL -EINVAL -EINVAL kvm_gmem_bind (7.2: -EEXIST, 7ea987a90585)
+ *   clearing GUEST_MEMFD of a slot    -       -EINVAL (the stable fix 9935df5333aa: 6.12.64, 6.18.3;
+ *                                             before it, and on 6.8.y, KVM returned 0)
+ *   user memslots (KVM_CAP_NR_MEMSLOTS)  32764 in every profile
+ * Not modelled here: guest_memfd create flags (KVM decides them: hvrt_create_guest_memfd needs a
+ * bound VM); 7.2's -EEXIST rebind and unsigned bind offset.
+ *
+ * kvm_profile = 0 (HVRT_KVM_PROFILE_HOST) probes /dev/kvm once per VM type and process: on
+ * /dev/kvm KVM_CHECK_EXTENSION of KVM_CAP_USER_MEMORY2 (231), KVM_CAP_VM_TYPES (235),
+ * KVM_CAP_GUEST_MEMFD_FLAGS (244), KVM_CAP_GUEST_MEMFD (234) and KVM_CAP_MEMORY_ATTRIBUTES (233);
+ * then KVM_CREATE_VM of the configured type (closed at once) and, on that VM,
+ * KVM_CAP_NR_MEMSLOTS (10) and KVM_CAP_MULTI_ADDRESS_SPACE (118). No REGION2 reads as 6.1;
+ * REGION2 without GUEST_MEMFD_FLAGS as 6.12 (6.8's rules are the same for the types a host
+ * offers); GUEST_MEMFD_FLAGS as 6.18. A kernel built without guest_memfd (KVM_CAP_GUEST_MEMFD 0
+ * on /dev/kvm: no type takes a GUEST_MEMFD slot) or without memory attributes
+ * (KVM_CAP_MEMORY_ATTRIBUTES 0 on /dev/kvm: hvrt_set_memory_attributes is -ENOTTY) is followed
+ * as it is. The VM types are the host's (KVM_CAP_VM_TYPES; 0 from KVM: the default type only),
+ * and so are the memslot count and the address spaces (0 from KVM: one, a KVM without SMM). So
+ * a type this host's KVM refuses is -EINVAL here too. Without a usable /dev/kvm
+ * (missing, or not openable) 0 means HVRT_KVM_PROFILE_NEWEST with every type it has.
+ * hvrt_vm_kvm_profile tells which profile a VM follows; hvrt_kvm_profile_query what a profile
+ * number resolves to on this host, before any VM exists.
+ */
+#define HVRT_KVM_PROFILE_HOST 0u        /* this host's KVM (probed), or the newest without one */
+#define HVRT_KVM_PROFILE_6_1 0x0601u    /* (major << 8) | minor */
+#define HVRT_KVM_PROFILE_6_8 0x0608u
+#define HVRT_KVM_PROFILE_6_12 0x060cu
+#define HVRT_KVM_PROFILE_6_18 0x0612u
+#define HVRT_KVM_PROFILE_NEWEST HVRT_KVM_PROFILE_6_18
+
+/*
+ * Configuration of a VM: which kernel's and which KVM VM type's rules apply, and the host limits
+ * KVM applies. Starts with its own size so it can grow: set size = sizeof(struct hvrt_vm_config).
+ * A shorter struct from an older header gets defaults for the missing fields; a longer one from a
+ * newer header must be zero past the fields this library knows (-E2BIG otherwise). Zero in any
+ * field means "as KVM on this host".
+ *
+ * The VM type decides, as in KVM (x86; the profile decides which types exist, see above):
  *   type              address spaces  READONLY slots  private (bit 2) slots
- *   DEFAULT           2 (as_id 1=SMM) yes             yes (guest_memfd, Linux 6.18)
+ *   DEFAULT           2 (as_id 1=SMM) yes             from 6.18 (guest_memfd)
  *   SW_PROTECTED      1               yes             yes
- *   SEV               2               yes             no
- *   SEV_ES            2               no              no
+ *   SEV               2               yes             from 6.18
+ *   SEV_ES            2               no (6.11)       from 6.18
  *   SNP, TDX          1               no              yes
  * A private slot never allows READONLY or LOG_DIRTY_PAGES.
  */
 struct hvrt_vm_config {
     uint32_t size;              /* sizeof(struct hvrt_vm_config); 8..4096 */
-    uint32_t vm_type;           /* HVRT_VM_TYPE_*; others: -EINVAL */
-    uint32_t nr_address_spaces; /* 0: the type's number (table above); may be lowered to match a
-                                   KVM without SMM (KVM_CAP_MULTI_ADDRESS_SPACE = 0 means 1);
+    uint32_t vm_type;           /* HVRT_VM_TYPE_*; one the profile's KVM does not take: -EINVAL */
+    uint32_t nr_address_spaces; /* 0: the type's number (table above; probed: the host's KVM_CAP_
+                                   MULTI_ADDRESS_SPACE on a VM of the type); may be lowered;
                                    more than the type has: -EINVAL */
-    uint32_t max_user_slots;    /* 0: 32764 (x86 KVM_USER_MEM_SLOTS); more: -EINVAL */
+    uint32_t max_user_slots;    /* 0: 32764 (x86 KVM_USER_MEM_SLOTS; probed: KVM_CAP_NR_MEMSLOTS);
+                                   more: -EINVAL */
     uint32_t max_gpa_bits;      /* 0: like KVM on this host (MAXPHYADDR with EPT/NPT, else 52);
                                    a slot reaching past 2^bits: -EINVAL; 13..64 */
     uint32_t flags;             /* none defined: must be 0 */
     uint64_t user_addr_limit;   /* 0: this host's TASK_SIZE_MAX (2^47 - 4096, or 2^56 - 4096 with
                                    5-level paging); userspace_addr + memory_size may not pass it;
                                    page aligned */
-    uint64_t reserved[4];       /* must be 0 */
+    uint32_t kvm_profile;       /* HVRT_KVM_PROFILE_*: 0 this host's KVM; an unknown number: -EINVAL */
+    uint32_t reserved32;        /* must be 0 */
+    uint64_t reserved[3];       /* must be 0 */
 };
 HVRT_STATIC_ASSERT(sizeof(struct hvrt_vm_config) == 64, "hvrt_vm_config size");
 HVRT_STATIC_ASSERT(offsetof(struct hvrt_vm_config, user_addr_limit) == 24, "hvrt_vm_config.user_addr_limit");
+HVRT_STATIC_ASSERT(offsetof(struct hvrt_vm_config, kvm_profile) == 32, "hvrt_vm_config.kvm_profile");
+
+/* Where a VM's profile came from (hvrt_kvm_profile.source). */
+#define HVRT_PROFILE_FROM_CONFIG 1u /* kvm_profile named it */
+#define HVRT_PROFILE_FROM_PROBE 2u  /* kvm_profile 0: probed from this host's /dev/kvm */
+#define HVRT_PROFILE_FROM_NO_KVM 3u /* kvm_profile 0 and no usable /dev/kvm: the newest */
+
+/* What a profile offers a VM of one type (hvrt_kvm_profile.features). */
+#define HVRT_PROFILE_F_REGION2 (1ull << 0)           /* KVM_SET_USER_MEMORY_REGION2 exists */
+#define HVRT_PROFILE_F_GUEST_MEMFD (1ull << 1)       /* KVM_CREATE_GUEST_MEMFD exists */
+#define HVRT_PROFILE_F_PRIVATE_SLOTS (1ull << 2)     /* KVM_MEM_GUEST_MEMFD slots on this type */
+#define HVRT_PROFILE_F_MEMORY_ATTRIBUTES (1ull << 3) /* KVM_SET_MEMORY_ATTRIBUTES exists */
+#define HVRT_PROFILE_F_PRIVATE_ATTRIBUTE (1ull << 4) /* ... and takes PRIVATE on this type */
+#define HVRT_PROFILE_F_READONLY (1ull << 5)          /* READONLY slots on this type */
+
+/* The kernel profile of a VM, or of a profile number on this host. */
+struct hvrt_kvm_profile {
+    uint32_t size;     /* in: sizeof(struct hvrt_kvm_profile), at least 8; out: the bytes hvrt
+                          wrote, min(in, 48); bytes past them are left untouched */
+    uint32_t profile;  /* HVRT_KVM_PROFILE_* (never 0) */
+    uint32_t source;   /* HVRT_PROFILE_FROM_* */
+    uint32_t vm_types; /* bit t: a VM of type t can be created under this profile (here) */
+    uint64_t features; /* HVRT_PROFILE_F_*, for the VM's type (the queried type) */
+    uint64_t reserved[3]; /* written as 0 */
+};
+HVRT_STATIC_ASSERT(sizeof(struct hvrt_kvm_profile) == 48, "hvrt_kvm_profile size");
 
 /*
  * Creates a VM with no slots. cfg NULL: a default x86 KVM VM (2 address spaces, 32764 user
  * slots per address space, this host's limits). On success *out is the new VM.
- * Errors: -EFAULT out is NULL; -EINVAL a config field out of range or size < 8;
- * -E2BIG size > 4096, or a non-zero byte past the fields this library knows; -ENOMEM.
+ * Errors: -EFAULT out is NULL; -EINVAL a config field out of range or size < 8, an unknown
+ * kvm_profile, or a vm_type the profile's KVM does not take; -E2BIG size > 4096, or a non-zero
+ * byte past the fields this library knows; -ENOMEM; with kvm_profile 0, the first create of a
+ * type in a process probes /dev/kvm (see "Kernel profiles") and may return that probe's -errno.
  */
 int hvrt_vm_create(const struct hvrt_vm_config *cfg, hvrt_vm **out);
+
+/*
+ * The kernel profile vm follows, for its VM type (min(out->size, 48) bytes; out->size becomes
+ * that count). Errors: -EFAULT vm or out NULL; -EBADF vm not live; -EINVAL out->size < 8.
+ */
+int hvrt_vm_kvm_profile(hvrt_vm *vm, struct hvrt_kvm_profile *out);
+
+/*
+ * What kvm_profile = profile resolves to on this host for a VM of vm_type, without creating one
+ * (profile 0 probes /dev/kvm as hvrt_vm_create would, once per type and process). vm_types says
+ * whether hvrt_vm_create would take the type. Errors: -EFAULT out NULL; -EINVAL vm_type >= 32,
+ * an unknown profile or out->size < 8; the probe's -errno (e.g. -EMFILE), not remembered.
+ */
+int hvrt_kvm_profile_query(uint32_t profile, uint32_t vm_type, struct hvrt_kvm_profile *out);
 
 /*
  * Destroys a VM: frees its memory, its readers' records (vCPUs' readers included) and closes
@@ -319,8 +418,10 @@ int hvrt_vm_destroy_checked(hvrt_vm *vm);
 /*
  * KVM_SET_USER_MEMORY_REGION2 with mainline rules: creates, deletes (memory_size 0), moves
  * (new guest_phys_addr) or changes the flags of (LOG_DIRTY_PAGES) slot `slot & 0xffff` of
- * address space `slot >> 16`. The same checks in the same order as Linux 6.18's
- * kvm_set_memory_region, so the same input gives the same errno:
+ * address space `slot >> 16`. The same checks in the same order as the kernel's
+ * kvm_set_memory_region (the VM's kernel profile's, 6.18 by default: see "Kernel profiles"),
+ * so the same input gives the same errno:
+ *   -ENOTTY  the profile has no KVM_SET_USER_MEMORY_REGION2 (6.1); r is not read.
  *   -EINVAL  flags outside those allowed (LOG_DIRTY_PAGES; READONLY unless the VM type forbids
  *            it; KVM_MEM_GUEST_MEMFD if the type allows private memory; GUEST_MEMFD excludes
  *            READONLY and LOG_DIRTY_PAGES); memory_size, guest_phys_addr or userspace_addr not
@@ -366,6 +467,8 @@ int hvrt_set_user_memory_region_ext(hvrt_vm *vm, const struct kvm_userspace_memo
 /*
  * Many slot changes, one publish: applies regions[0..n) in order, each with exactly the rules,
  * checks and errno of hvrt_set_user_memory_region2 as if it were called alone at that point
+ * (where the VM's profile has no REGION2, those of hvrt_set_user_memory_region on the entry's
+ * first 32 bytes)
  * (a later entry sees the effect of earlier ones: create then move the same slot works), then
  * publishes one new slot set per changed address space and waits one grace period for all of
  * them. Readers see either none of the batch or all of its applied entries, never a part.
@@ -675,7 +778,8 @@ int hvrt_find_slots_by_private(hvrt_vm *vm, int fd, uint64_t offset, uint64_t le
  * KVM_SET_MEMORY_ATTRIBUTES: sets the attributes of every gfn in [a->address, a->address +
  * a->size) to a->attributes. gfns above the VM's max gfn (max_gpa_bits) are accepted, as the
  * kernel accepts them (it checks neither slots nor MAXPHYADDR here).
- * Errors, checked in this order (the kernel's): -EFAULT vm NULL; -EBADF vm not live; -EFAULT a
+ * Errors, checked in this order (the kernel's): -EFAULT vm NULL; -EBADF vm not live; -ENOTTY the
+ * VM's kernel profile has no KVM_SET_MEMORY_ATTRIBUTES (6.1; a is not read); -EFAULT a
  * NULL; -EINVAL a->flags != 0; -EINVAL a->attributes has a bit the VM type does not support;
  * -EINVAL a->size == 0; -EINVAL a->address + a->size wraps past 2^64 - 1; -EINVAL a->address or
  * a->size not a multiple of 4096; -ENOMEM out of memory (at most a few 16-32 KiB blocks);

@@ -159,7 +159,7 @@ static void test_levels(void)
 /* hvrt_attributes_run / hvrt_attributes_count: a walk over a sparse layout, and their errors. */
 static void test_runs(void)
 {
-    hvrt_vm *vm = vm_new(&(struct hvrt_vm_config){ .size = sizeof(struct hvrt_vm_config), .vm_type = 1 });
+    hvrt_vm *vm = vm_new(&(struct hvrt_vm_config){ .size = sizeof(struct hvrt_vm_config), .vm_type = 1, .kvm_profile = HVRT_KVM_PROFILE_NEWEST });
     CHECK_RC(set_attr(vm, 0x10000, 0x3000, PRIV, 0), 0);           /* gfns 0x10..0x12 */
     CHECK_RC(set_attr(vm, 1ull << 40, 1ull << 41, PRIV, 0), 0);    /* 2^29 pages from gfn 2^28 */
     uint64_t g = 0, end = 1ull << 32, run_end = 0, attrs = 0, priv = 0, runs = 0;

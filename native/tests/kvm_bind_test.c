@@ -19,20 +19,40 @@ static long check_ext(int fd, long cap)
     return r < 0 ? 0 : r;
 }
 
+/* The pass under way: the KVM VM type under test (SW_PROTECTED where KVM_CAP_VM_TYPES offers it,
+ * then the default type), whether a VM of it takes guest_memfd slots (KVM_CAP_GUEST_MEMFD on such
+ * a VM), and the kernel profile hvrt gets: 0 (probed) or the number the probe gave, set explicitly. */
+static uint32_t g_type;
+static bool g_gmem;
+static uint32_t g_profile;
+
 static int new_kvm_vm(void)
 {
-    int vm = ioctl(kvm_fd, K_CREATE_VM, 0);
+    int vm = ioctl(kvm_fd, K_CREATE_VM, (unsigned long)g_type);
     if (vm < 0)
-        FATAL("KVM_CREATE_VM: errno %d", errno);
+        FATAL("KVM_CREATE_VM(%u): errno %d", g_type, errno);
     return vm;
 }
 
-/* An hvrt VM of `type` with as many address spaces as this host's KVM VMs have. */
-static hvrt_vm *vm_like_kvm(uint32_t type)
+/* The config of an hvrt VM like this pass's KVM VM: its type, its profile, the host's address
+ * spaces (a profile's default for the type). */
+static struct hvrt_vm_config config_like_kvm(void)
 {
-    struct hvrt_vm_config c = config_for(type);
-    long n = check_ext(kvm_fd, 118 /* KVM_CAP_MULTI_ADDRESS_SPACE */);
-    c.nr_address_spaces = n > 0 ? (uint32_t)n : 1;
+    struct hvrt_vm_config c = config_for(g_type);
+    c.kvm_profile = g_profile;
+    if (g_profile != HVRT_KVM_PROFILE_HOST) {
+        /* A named profile has its type's address spaces; this host's may be fewer (no SMM). */
+        int vm = new_kvm_vm();
+        long n = check_ext(vm, 118 /* KVM_CAP_MULTI_ADDRESS_SPACE */);
+        close(vm);
+        c.nr_address_spaces = n > 0 ? (uint32_t)n : 1;
+    }
+    return c;
+}
+
+static hvrt_vm *vm_like_kvm(void)
+{
+    struct hvrt_vm_config c = config_like_kvm();
     return vm_new(&c);
 }
 
@@ -71,7 +91,7 @@ static void *anon(uint64_t bytes)
 
 static void bind_errors(void)
 {
-    hvrt_vm *vm = vm_like_kvm(HVRT_VM_TYPE_DEFAULT);
+    hvrt_vm *vm = vm_like_kvm();
     int kvm_vm = new_kvm_vm();
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     struct hvrt_kvm_caps caps = { .size = sizeof caps };
@@ -87,7 +107,7 @@ static void bind_errors(void)
     CHECK_RC(hvrt_create_guest_memfd(vm, PAGE, 0, NULL), HVRT_ENODEV);
 
     /* More address spaces in hvrt than in KVM (a host without SMM has one). */
-    if (check_ext(kvm_vm, 118) < 2) {
+    if (g_type == HVRT_VM_TYPE_DEFAULT && check_ext(kvm_vm, 118) < 2) {
         struct hvrt_vm_config two = config_for(HVRT_VM_TYPE_DEFAULT);
         two.nr_address_spaces = 2;
         hvrt_vm *vm2 = vm_new(&two);
@@ -113,7 +133,7 @@ static void bind_errors(void)
 
 static void caps_match_kvm(void)
 {
-    hvrt_vm *vm = vm_like_kvm(HVRT_VM_TYPE_DEFAULT);
+    hvrt_vm *vm = vm_like_kvm();
     int kvm_vm = new_kvm_vm();
     CHECK_RC(hvrt_kvm_bind(vm, kvm_vm, 0), 0);
 
@@ -171,23 +191,24 @@ static void caps_match_kvm(void)
 /* Slots hvrt had before the bind are in KVM after it, a private one with its guest_memfd. */
 static void replay_existing_slots(void)
 {
-    hvrt_vm *vm = vm_like_kvm(HVRT_VM_TYPE_DEFAULT);
+    hvrt_vm *vm = vm_like_kvm();
     int kvm_vm = new_kvm_vm();
     void *mem = anon(64 * PAGE);
     uint64_t hva = (uint64_t)(uintptr_t)mem;
-    int gmem = kvm_gmem(kvm_vm, 16 * PAGE, 0);
-    CHECK(gmem >= 0);
-
     CHECK_RC(set_r2(vm, SLOT(0, 0), 0, 0, 16 * PAGE, hva, 0, 0), 0);
     CHECK_RC(set_v1(vm, SLOT(0, 1), F_LOG, 0x100000, 16 * PAGE, hva + 16 * PAGE), 0);
-    CHECK_RC(set_r2(vm, SLOT(0, 2), F_PRIV, 0x200000, 16 * PAGE, hva + 32 * PAGE, (uint32_t)gmem, 0), 0);
-    close(gmem); /* hvrt's duplicate is what KVM gets */
+    if (g_gmem) {
+        int gmem = kvm_gmem(kvm_vm, 16 * PAGE, 0);
+        CHECK(gmem >= 0);
+        CHECK_RC(set_r2(vm, SLOT(0, 2), F_PRIV, 0x200000, 16 * PAGE, hva + 32 * PAGE, (uint32_t)gmem, 0), 0);
+        close(gmem); /* hvrt's duplicate is what KVM gets */
+    }
     CHECK(!kvm_has_slot_at(kvm_vm, 0, mem));
 
     CHECK_RC(hvrt_kvm_bind(vm, kvm_vm, 0), 0);
     CHECK(kvm_has_slot_at(kvm_vm, 0, mem));
     CHECK(kvm_has_slot_at(kvm_vm, 0x100000 + 15 * PAGE, mem));
-    CHECK(kvm_has_slot_at(kvm_vm, 0x200000, mem));
+    CHECK(kvm_has_slot_at(kvm_vm, 0x200000, mem) == g_gmem);
     CHECK(!kvm_has_slot_at(kvm_vm, 0x300000, mem));
     CHECK_RC(kvm_dirty_log(kvm_vm, SLOT(0, 1)), 0);
     CHECK_RC(kvm_dirty_log(kvm_vm, SLOT(0, 0)), -ENOENT);
@@ -199,9 +220,7 @@ static void replay_existing_slots(void)
 /* After the bind: create, move, flag change, delete, batch reach KVM; KVM's refusals win. */
 static void changes_reach_kvm(void)
 {
-    struct hvrt_vm_config cfg = config_for(HVRT_VM_TYPE_DEFAULT);
-    long nas = check_ext(kvm_fd, 118);
-    cfg.nr_address_spaces = nas > 0 ? (uint32_t)nas : 1;
+    struct hvrt_vm_config cfg = config_like_kvm();
     cfg.max_gpa_bits = 32; /* stricter than KVM: hvrt's refusal must not reach KVM */
     hvrt_vm *vm = vm_new(&cfg);
     int kvm_vm = new_kvm_vm();
@@ -241,22 +260,31 @@ static void changes_reach_kvm(void)
      * whose it is), and an _ext private memfd (KVM takes only guest_memfds). KVM's errno, and
      * hvrt has no slot and holds no duplicate. */
     int other = new_kvm_vm();
-    int foreign = kvm_gmem(other, 16 * PAGE, 0);
+    int foreign = g_gmem ? kvm_gmem(other, 16 * PAGE, 0) : -1;
     int memfd = new_memfd(16 * PAGE);
+    int own = g_gmem ? kvm_gmem(kvm_vm, 16 * PAGE, 0) : -1;
     int fds = count_open_fds();
-    CHECK_RC(set_r2(vm, SLOT(0, 7), F_PRIV, 0x800000, 16 * PAGE, hva, (uint32_t)foreign, 0), HVRT_EINVAL);
-    CHECK(translates_to_nothing(vm, 0, 0x800));
+    if (g_gmem) {
+        CHECK_RC(set_r2(vm, SLOT(0, 7), F_PRIV, 0x800000, 16 * PAGE, hva, (uint32_t)foreign, 0), HVRT_EINVAL);
+        CHECK(translates_to_nothing(vm, 0, 0x800));
+    }
+    /* (Where the VM takes no private slots at all, hvrt's own flag check refuses it first.) */
     CHECK_RC(set_ext(vm, SLOT(0, 7), F_PRIV, 0x800000, 16 * PAGE, hva, (uint32_t)memfd, 0), HVRT_EINVAL);
     CHECK(translates_to_nothing(vm, 0, 0x800));
     CHECK_RC(count_open_fds(), fds);
-    /* The same slot with this VM's own guest_memfd is taken by both. */
-    int own = kvm_gmem(kvm_vm, 16 * PAGE, 0);
-    CHECK_RC(set_r2(vm, SLOT(0, 7), F_PRIV, 0x800000, 16 * PAGE, hva, (uint32_t)own, 0), 0);
-    CHECK(kvm_has_slot_at(kvm_vm, 0x800000, mem));
-    struct hvrt_translation t;
-    CHECK_RC(hvrt_translate(vm, 0, 0x800, &t), 0);
-    CHECK_RC(delete_slot(vm, SLOT(0, 7)), 0);
-    CHECK(!kvm_has_slot_at(kvm_vm, 0x800000, mem));
+    if (g_gmem) {
+        /* The same slot with this VM's own guest_memfd is taken by both. */
+        CHECK_RC(set_r2(vm, SLOT(0, 7), F_PRIV, 0x800000, 16 * PAGE, hva, (uint32_t)own, 0), 0);
+        CHECK(kvm_has_slot_at(kvm_vm, 0x800000, mem));
+        struct hvrt_translation t;
+        CHECK_RC(hvrt_translate(vm, 0, 0x800, &t), 0);
+        CHECK_RC(delete_slot(vm, SLOT(0, 7)), 0);
+        CHECK(!kvm_has_slot_at(kvm_vm, 0x800000, mem));
+    } else {
+        /* And a guest_memfd slot is refused by hvrt's rules as by KVM's: the flag is not valid. */
+        CHECK_RC(kvm_region(kvm_vm, 7, F_PRIV, 0x800000, 16 * PAGE, mem, memfd), -EINVAL);
+        CHECK_RC(set_r2(vm, SLOT(0, 7), F_PRIV, 0x800000, 16 * PAGE, hva, (uint32_t)memfd, 0), HVRT_EINVAL);
+    }
 
     /* A slot KVM has but hvrt does not (the VMM went around hvrt): KVM's EEXIST wins. */
     CHECK_RC(kvm_region(kvm_vm, 20, 0, 0x900000, PAGE, mem, -1), 0);
@@ -264,9 +292,11 @@ static void changes_reach_kvm(void)
     CHECK(translates_to_nothing(vm, 0, 0x900));
 
     hvrt_vm_destroy(vm);
-    close(own);
+    if (own >= 0)
+        close(own);
     close(memfd);
-    close(foreign);
+    if (foreign >= 0)
+        close(foreign);
     close(other);
     close(kvm_vm);
     munmap(mem, 64 * PAGE);
@@ -275,16 +305,25 @@ static void changes_reach_kvm(void)
 /* A slot KVM refuses at bind: the slots handed before it are deleted again, nothing is bound. */
 static void bind_rolls_back(void)
 {
-    hvrt_vm *vm = vm_like_kvm(HVRT_VM_TYPE_DEFAULT);
+    hvrt_vm *vm = vm_like_kvm();
     int kvm_vm = new_kvm_vm();
     int other = new_kvm_vm();
-    int foreign = kvm_gmem(other, 16 * PAGE, 0);
+    int foreign = g_gmem ? kvm_gmem(other, 16 * PAGE, 0) : -1;
     void *mem = anon(32 * PAGE);
     uint64_t hva = (uint64_t)(uintptr_t)mem;
 
     CHECK_RC(set_r2(vm, SLOT(0, 0), F_LOG, 0, 16 * PAGE, hva, 0, 0), 0);
-    CHECK_RC(set_r2(vm, SLOT(0, 1), F_PRIV, 0x100000, 16 * PAGE, hva + 16 * PAGE, (uint32_t)foreign, 0), 0);
-    CHECK_RC(hvrt_kvm_bind(vm, kvm_vm, 0), HVRT_EINVAL);
+    if (g_gmem) {
+        /* A guest_memfd of another KVM VM: hvrt cannot tell, KVM refuses it. */
+        CHECK_RC(set_r2(vm, SLOT(0, 1), F_PRIV, 0x100000, 16 * PAGE, hva + 16 * PAGE, (uint32_t)foreign, 0), 0);
+        CHECK_RC(hvrt_kvm_bind(vm, kvm_vm, 0), HVRT_EINVAL);
+    } else {
+        /* A slot KVM already has at that place (made on the fd directly): KVM's -EEXIST. */
+        CHECK_RC(set_r2(vm, SLOT(0, 1), 0, 0x100000, 16 * PAGE, hva + 16 * PAGE, 0, 0), 0);
+        CHECK_RC(kvm_region(kvm_vm, 9, 0, 0x100000, PAGE, mem, -1), 0);
+        CHECK_RC(hvrt_kvm_bind(vm, kvm_vm, 0), HVRT_EEXIST);
+        CHECK_RC(kvm_region(kvm_vm, 9, 0, 0x100000, 0, mem, -1), 0);
+    }
     CHECK(!kvm_has_slot_at(kvm_vm, 0, mem));
     CHECK_RC(kvm_dirty_log(kvm_vm, SLOT(0, 0)), -ENOENT);
     struct hvrt_kvm_caps caps = { .size = sizeof caps };
@@ -294,7 +333,8 @@ static void bind_rolls_back(void)
     CHECK_RC(hvrt_kvm_bind(vm, kvm_vm, 0), 0);
     CHECK(kvm_has_slot_at(kvm_vm, 0, mem));
     hvrt_vm_destroy(vm);
-    close(foreign);
+    if (foreign >= 0)
+        close(foreign);
     close(other);
     close(kvm_vm);
     munmap(mem, 32 * PAGE);
@@ -304,7 +344,11 @@ static void bind_rolls_back(void)
  * -EMFILE): KVM's new slot is deleted again, so both still agree, and hvrt's errno is returned. */
 static void hvrt_failure_undoes_kvm(void)
 {
-    hvrt_vm *vm = vm_like_kvm(HVRT_VM_TYPE_DEFAULT);
+    if (!g_gmem) {
+        SKIP("this KVM VM takes no guest_memfd slot: no private file for hvrt to fail on");
+        return;
+    }
+    hvrt_vm *vm = vm_like_kvm();
     int kvm_vm = new_kvm_vm();
     void *mem = anon(16 * PAGE);
     uint64_t hva = (uint64_t)(uintptr_t)mem;
@@ -352,7 +396,7 @@ static bool cloexec(int fd)
 
 static void guest_memfds(void)
 {
-    hvrt_vm *vm = vm_like_kvm(HVRT_VM_TYPE_DEFAULT);
+    hvrt_vm *vm = vm_like_kvm();
     int kvm_vm = new_kvm_vm();
     CHECK_RC(hvrt_kvm_bind(vm, kvm_vm, 0), 0);
     struct hvrt_kvm_caps caps = { .size = sizeof caps };
@@ -428,7 +472,9 @@ static void guest_memfds(void)
 /* This host's KVM takes no PRIVATE attribute: hvrt keeps them alone (the VMM's record). */
 static void attributes_kept_in_hvrt(void)
 {
-    hvrt_vm *vm = vm_like_kvm(HVRT_VM_TYPE_SW_PROTECTED);
+    /* An hvrt VM with private memory (the newest profile's SW_PROTECTED) on this pass's KVM VM. */
+    struct hvrt_vm_config c = config_for(HVRT_VM_TYPE_SW_PROTECTED);
+    hvrt_vm *vm = vm_new(&c);
     int kvm_vm = new_kvm_vm();
     /* Set before the bind: nothing to hand KVM where it takes no PRIVATE. */
     struct kvm_memory_attributes a = { .address = 0x10000, .size = 4 * PAGE, .attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE };
@@ -479,14 +525,34 @@ int main(void)
         return harness_finish();
     }
     close(probe);
-    bind_errors();
-    caps_match_kvm();
-    replay_existing_slots();
-    changes_reach_kvm();
-    bind_rolls_back();
-    hvrt_failure_undoes_kvm();
-    guest_memfds();
-    attributes_kept_in_hvrt();
+    /* Every pass twice: hvrt's profile probed (0), then the probed number given explicitly. */
+    long types = check_ext(kvm_fd, 235 /* KVM_CAP_VM_TYPES */);
+    const uint32_t pass_types[] = { HVRT_VM_TYPE_SW_PROTECTED, HVRT_VM_TYPE_DEFAULT };
+    for (unsigned i = 0; i < 2; i++) {
+        g_type = pass_types[i];
+        if (g_type != HVRT_VM_TYPE_DEFAULT && !((types >> g_type) & 1)) {
+            printf("KVM_CAP_VM_TYPES %#lx: no VM type %u here\n", types, g_type);
+            continue;
+        }
+        int vm = new_kvm_vm();
+        g_gmem = check_ext(vm, 234 /* KVM_CAP_GUEST_MEMFD */) > 0;
+        close(vm);
+        struct hvrt_kvm_profile q = { .size = sizeof q };
+        CHECK_RC(hvrt_kvm_profile_query(HVRT_KVM_PROFILE_HOST, g_type, &q), 0);
+        for (int explicit = 0; explicit < 2; explicit++) {
+            g_profile = explicit ? q.profile : HVRT_KVM_PROFILE_HOST;
+            printf("pass: KVM VM type %u, guest_memfd slots %s, hvrt profile %#x%s\n", g_type, g_gmem ? "yes" : "no",
+                   q.profile, explicit ? " (set)" : " (probed)");
+            bind_errors();
+            caps_match_kvm();
+            replay_existing_slots();
+            changes_reach_kvm();
+            bind_rolls_back();
+            hvrt_failure_undoes_kvm();
+            guest_memfds();
+            attributes_kept_in_hvrt();
+        }
+    }
     close(kvm_fd);
     return harness_finish();
 }

@@ -183,6 +183,16 @@ static int64_t c_kvm_caps(struct call_args *a)
     struct hvrt_kvm_caps caps = { .size = sizeof caps };
     return hvrt_kvm_caps(a->vm, P(0, &caps));
 }
+static int64_t c_vm_kvm_profile(struct call_args *a)
+{
+    struct hvrt_kvm_profile q = { .size = sizeof q };
+    return hvrt_vm_kvm_profile(a->vm, P(0, &q));
+}
+static int64_t c_kvm_profile_query(struct call_args *a)
+{
+    struct hvrt_kvm_profile q = { .size = sizeof q };
+    return hvrt_kvm_profile_query(HVRT_KVM_PROFILE_NEWEST, HVRT_VM_TYPE_DEFAULT, P(0, &q));
+}
 static int64_t c_create_guest_memfd(struct call_args *a)
 {
     void *shared;
@@ -272,6 +282,8 @@ static const struct export_case export_cases[] = {
     { "hvrt_remove_conversion_listener", c_remove_listener, H_VM, EF, EB, 2, { HVRT_ENOENT, HVRT_ENOENT } },
     { "hvrt_kvm_bind", c_kvm_bind, H_VM, EF, EB, 0, { 0 } },
     { "hvrt_kvm_caps", c_kvm_caps, H_VM, EF, EB, 1, { EF } },
+    { "hvrt_vm_kvm_profile", c_vm_kvm_profile, H_VM, EF, EB, 1, { EF } },
+    { "hvrt_kvm_profile_query", c_kvm_profile_query, H_NONE, 0, 0, 1, { EF } },
     { "hvrt_create_guest_memfd", c_create_guest_memfd, H_VM, EF, EB, 1, { HVRT_ENODEV /* unbound; shared NULL is allowed */ } },
     { "hvrt_dirty_log_set_mode", c_dirty_set_mode, H_VM, EF, EB, 0, { 0 } },
     { "hvrt_dirty_log_get", c_dirty_get, H_VM, EF, EB, 1, { EF } },

@@ -27,7 +27,7 @@ static void *converter(void *arg)
 
 int main(void)
 {
-    struct hvrt_vm_config c = { .size = sizeof c, .vm_type = HVRT_VM_TYPE_SW_PROTECTED };
+    struct hvrt_vm_config c = { .size = sizeof c, .vm_type = HVRT_VM_TYPE_SW_PROTECTED, .kvm_profile = HVRT_KVM_PROFILE_NEWEST };
     hvrt_vm *vm = NULL;
     CHECK_RC(hvrt_vm_create(&c, &vm), 0);
     CHECK_RC(hvrt_set_discard_policy(vm, 0), 0); /* the race is in the bookkeeping, not the discard */

@@ -32,8 +32,21 @@ static void check_create(const void *cfg, int want, int line)
 
 static void null_config_is_default(void)
 {
+    /* NULL is the default type under this host's profile: its address spaces (2 with SMM, and
+     * without a KVM; 1 where KVM has no SMM) and 32764 user slots. */
+    hvrt_vm *host = NULL;
+    CHECK_RC(hvrt_vm_create(NULL, &host), 0);
+    struct hvrt_kvm_profile q = { .size = sizeof q };
+    CHECK_RC(hvrt_kvm_profile_query(HVRT_KVM_PROFILE_HOST, HVRT_VM_TYPE_DEFAULT, &q), 0);
+    struct hvrt_kvm_profile v = { .size = sizeof v };
+    CHECK_RC(hvrt_vm_kvm_profile(host, &v), 0);
+    CHECK(v.profile == q.profile && v.source == q.source);
+    CHECK_RC(set_v1(host, SLOT(0, 32763), 0, 0, PAGE, FX_HVA), 0);
+    CHECK_RC(set_v1(host, SLOT(0, 32764), 0, PAGE, PAGE, FX_HVA), HVRT_EINVAL);
+    hvrt_vm_destroy(host);
+
+    /* The same config spelled out, under the newest profile: two address spaces. */
     hvrt_vm *vm = vm_new(NULL);
-    /* Two address spaces, 32764 user slots: the default x86 VM. */
     CHECK_RC(set_v1(vm, SLOT(1, 32763), 0, 0, PAGE, FX_HVA), 0);
     CHECK_RC(set_v1(vm, SLOT(0, 32763), F_RO, 0, PAGE, FX_HVA), 0);
     CHECK_RC(set_v1(vm, SLOT(0, 32764), 0, PAGE, PAGE, FX_HVA), HVRT_EINVAL);
@@ -110,9 +123,25 @@ static void field_rules(void)
     c.flags = 1u << 31;
     CHECK_CREATE(&c, HVRT_EINVAL);
 
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 3; i++) {
         c = config_for(HVRT_VM_TYPE_DEFAULT);
         c.reserved[i] = 1;
+        CHECK_CREATE(&c, HVRT_EINVAL);
+    }
+    c = config_for(HVRT_VM_TYPE_DEFAULT);
+    c.reserved32 = 1;
+    CHECK_CREATE(&c, HVRT_EINVAL);
+    /* kvm_profile: the named ones, 0 (this host), nothing else. */
+    const uint32_t named[] = { HVRT_KVM_PROFILE_6_1, HVRT_KVM_PROFILE_6_8, HVRT_KVM_PROFILE_6_12, HVRT_KVM_PROFILE_6_18 };
+    for (unsigned i = 0; i < sizeof named / sizeof named[0]; i++) {
+        c = config_for(HVRT_VM_TYPE_DEFAULT);
+        c.kvm_profile = named[i];
+        CHECK_CREATE(&c, 0);
+    }
+    const uint32_t unknown[] = { 1, 0x0600, 0x0602, 0x0613, 0x0702, 0xffffffffu };
+    for (unsigned i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        c = config_for(HVRT_VM_TYPE_DEFAULT);
+        c.kvm_profile = unknown[i];
         CHECK_CREATE(&c, HVRT_EINVAL);
     }
 

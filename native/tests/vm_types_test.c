@@ -1,4 +1,4 @@
-/* The slot rules that depend on the VM type (hvrt.h's table): address spaces, READONLY slots,
+/* The slot rules that depend on the VM type under the newest kernel profile (hvrt.h's table): address spaces, READONLY slots,
  * private (bit 2) slots, and that a private slot never allows READONLY or LOG_DIRTY_PAGES.
  * A flag that region2 accepts shows as -EBADF with a closed fd (the fd is checked after the
  * flags); one it refuses shows as -EINVAL. */
@@ -15,8 +15,10 @@ struct type_rules {
 static const struct type_rules table[] = {
     { HVRT_VM_TYPE_DEFAULT, "DEFAULT", 2, true, true },
     { HVRT_VM_TYPE_SW_PROTECTED, "SW_PROTECTED", 1, true, true },
-    { HVRT_VM_TYPE_SEV, "SEV", 2, true, false },
-    { HVRT_VM_TYPE_SEV_ES, "SEV_ES", 2, false, false },
+    /* 6.18 (the newest profile) takes guest_memfd slots on every type, SEV and SEV-ES included
+     * (d1e54dd08f16); kvm_profile_test checks the older profiles. */
+    { HVRT_VM_TYPE_SEV, "SEV", 2, true, true },
+    { HVRT_VM_TYPE_SEV_ES, "SEV_ES", 2, false, true },
     { HVRT_VM_TYPE_SNP, "SNP", 1, false, true },
     { HVRT_VM_TYPE_TDX, "TDX", 1, false, true },
 };

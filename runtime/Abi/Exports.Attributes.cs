@@ -21,7 +21,13 @@ internal static unsafe class ExportsAttributes
             {
                 return e;
             }
-            return a == null ? -Errno.EFAULT : Vm.FromHandle(vm).SetMemoryAttributes(*a);
+            Vm v = Vm.FromHandle(vm);
+            // A kernel without KVM_SET_MEMORY_ATTRIBUTES (6.1) says -ENOTTY before reading the argument.
+            if (!v.Rules.Profile.HasMemoryAttributes)
+            {
+                return -Errno.ENOTTY;
+            }
+            return a == null ? -Errno.EFAULT : v.SetMemoryAttributes(*a);
         }
         catch (Exception)
         {

@@ -97,7 +97,13 @@ internal static unsafe class ExportsSlots
             {
                 return e;
             }
-            return mem == null ? -Errno.EFAULT : Vm.FromHandle(vm).SetRegion(*mem, entry);
+            Vm v = Vm.FromHandle(vm);
+            // An ioctl the kernel lacks is -ENOTTY before its argument is read (kvm_arch_vm_ioctl's default).
+            if (entry == RegionEntry.Region2 && !v.Rules.Profile.HasRegion2)
+            {
+                return -Errno.ENOTTY;
+            }
+            return mem == null ? -Errno.EFAULT : v.SetRegion(*mem, entry);
         }
         catch (Exception)
         {

@@ -1,6 +1,7 @@
 using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Hvrt.Kvm;
 using Hvrt.Layout;
 using Hvrt.Machine;
 using Hvrt.Slots;
@@ -30,7 +31,13 @@ internal static unsafe class ExportsVm
             {
                 return r;
             }
-            r = VmRules.Resolve(config, out VmRules? rules);
+            HvrtVmConfig c = config ?? default;
+            r = HostProfile.Resolve(c.KvmProfile, c.VmType, out KernelProfile? profile);
+            if (r != 0)
+            {
+                return r;
+            }
+            r = VmRules.Resolve(config, profile!, out VmRules? rules);
             if (r != 0)
             {
                 return r;
@@ -111,13 +118,11 @@ internal static unsafe class ExportsVm
         }
         HvrtVmConfig c = default;
         Buffer.MemoryCopy(cfg, &c, sizeof(HvrtVmConfig), Math.Min(size, Known));
-        ulong* reserved = (ulong*)((byte*)&c + 32);
-        for (int i = 0; i < 4; i++)
+        // reserved32 at 36 and reserved[3] at 40 (kvm_profile is at 32).
+        ulong* reserved = (ulong*)((byte*)&c + 40);
+        if (*(uint*)((byte*)&c + 36) != 0 || reserved[0] != 0 || reserved[1] != 0 || reserved[2] != 0)
         {
-            if (reserved[i] != 0)
-            {
-                return -Errno.EINVAL;
-            }
+            return -Errno.EINVAL;
         }
         config = c;
         return 0;

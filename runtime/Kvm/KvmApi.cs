@@ -7,6 +7,7 @@ namespace Hvrt.Kvm;
 internal static class KvmApi
 {
     // ioctls (KVMIO 0xAE)
+    public const ulong KVM_CREATE_VM = 0xAE01;
     public const ulong KVM_CHECK_EXTENSION = 0xAE03;
     public const ulong KVM_RUN = 0xAE80;
     public const ulong KVM_SET_USER_MEMORY_REGION = 0x4020AE46;
@@ -29,6 +30,7 @@ internal static class KvmApi
     public const uint KVM_CAP_MEMORY_FAULT_INFO = 232;
     public const uint KVM_CAP_MEMORY_ATTRIBUTES = 233;
     public const uint KVM_CAP_GUEST_MEMFD = 234;
+    public const uint KVM_CAP_VM_TYPES = 235;
     public const uint KVM_CAP_GUEST_MEMFD_FLAGS = 244;
 
     // exits (struct kvm_run.exit_reason) and their union (at offset 32 of struct kvm_run)

@@ -70,6 +70,19 @@ internal static unsafe partial class Libc
 
     public static void Close(int fd) => close(fd);
 
+    public const int O_RDWR = 2;
+    public const int O_CLOEXEC = 0x80000;
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int open(string path, int flags);
+
+    /// <summary>open(path, flags): the fd or -errno.</summary>
+    public static int Open(string path, int flags)
+    {
+        int r = open(path, flags);
+        return r < 0 ? LastError() : r;
+    }
+
     /// <summary>0 if fd is open in this process, else -EBADF.</summary>
     public static int CheckOpen(int fd) => fcntl(fd, F_GETFD, 0) < 0 ? LastError() : 0;
 

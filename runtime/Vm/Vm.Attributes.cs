@@ -16,7 +16,7 @@ internal sealed unsafe partial class Vm
     public AttributeStore Attributes => _attributes!;
 
     /// <summary>kvm_supported_mem_attributes: PRIVATE for VM types with private memory, else nothing.</summary>
-    public ulong SupportedAttributes => Rules.HasPrivateMem ? MemAttr.Private : 0;
+    public ulong SupportedAttributes => Rules.TakesPrivateAttribute ? MemAttr.Private : 0;
 
     /// <summary>Makes the store and gives its root to the readers (VmLayout.AttributeRoot).</summary>
     private bool CreateAttributes()

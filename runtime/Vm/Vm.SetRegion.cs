@@ -31,7 +31,8 @@ internal sealed unsafe partial class Vm
     }
 
     /// <summary>
-    /// Applies regions in order, each with KVM_SET_USER_MEMORY_REGION2's rules as if it were the
+    /// Applies regions in order, each with KVM_SET_USER_MEMORY_REGION2's rules (v1's where the
+    /// profile has no REGION2) as if it were the
     /// only one (a later entry sees the earlier ones), and publishes once: one snapshot per changed
     /// address space and one grace period for the whole batch. Returns how many were applied.
     /// </summary>
@@ -46,9 +47,11 @@ internal sealed unsafe partial class Vm
             int applied = 0;
             try
             {
+                // A kernel without KVM_SET_USER_MEMORY_REGION2 (6.1) checks each entry as v1 would.
+                RegionEntry entry = Rules.Profile.HasRegion2 ? RegionEntry.Region2 : RegionEntry.V1;
                 for (int i = 0; i < n; i++)
                 {
-                    int r = SetRegionLocked(regions[i], RegionEntry.Region2);
+                    int r = SetRegionLocked(regions[i], entry);
                     if (results != null)
                     {
                         results[i] = r;

@@ -13,5 +13,7 @@ public struct HvrtVmConfig
     public uint MaxGpaBits;
     public uint Flags;
     public ulong UserAddrLimit;
-    // reserved[4] (u64) follows: must be zero.
+    /// <summary>HVRT_KVM_PROFILE_*: whose KVM rules the VM follows; 0 = this host's KVM.</summary>
+    public uint KvmProfile;
+    // reserved32 (u32) and reserved[3] (u64) follow: must be zero.
 }
