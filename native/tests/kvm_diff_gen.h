@@ -16,6 +16,7 @@
 struct kd_ctx {
     uint64_t rng;
     uint32_t nr_as;
+    int private_slots;                     /* the KVM VM takes guest_memfd slots (KVM_CAP_GUEST_MEMFD on it) */
     int gpa_top_checked;                   /* the kernel refused a slot reaching past 2^52 */
     struct kd_model model;
     int ngm;

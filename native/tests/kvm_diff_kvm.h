@@ -37,9 +37,11 @@ static long kd_ioctl(int fd, unsigned long req, unsigned long arg)
     return r < 0 ? -errno : r;
 }
 
+/* KVM_CREATE_VM of the pass's type (kd_vm_type: 0 default, 1 SW_PROTECTED, ...). */
+static uint32_t kd_vm_type;
 static int kd_create_vm(int kvm_fd)
 {
-    return (int)kd_ioctl(kvm_fd, KD_CREATE_VM, 0);
+    return (int)kd_ioctl(kvm_fd, KD_CREATE_VM, (unsigned long)kd_vm_type);
 }
 
 /* KVM_CHECK_EXTENSION; a failing ioctl counts as "not supported" (0). */

@@ -2,9 +2,12 @@
  * kvm_diff_test: differential test of hvrt's memslot rules against the running kernel's KVM.
  * Random requests (valid and invalid, through v1, region2 and _ext) go to a real KVM VM and to
  * an hvrt VM configured like it; both must give the same return code, and hvrt_translate must
- * agree with a model of the slots the kernel accepted. HVRT_DIFF_OPS (default 5000) and
- * HVRT_DIFF_SEED (default: time) select the run; the seed is printed for replay. HVRT_DIFF_VERBOSE=1
- * prints every op with both results.
+ * agree with a model of the slots the kernel accepted. A pass per VM type this KVM takes of
+ * DEFAULT and SW_PROTECTED (KVM_CAP_VM_TYPES; HVRT_DIFF_TYPE=N runs one), each twice: hvrt's
+ * kernel profile probed (kvm_profile 0), then set to the number the probe gave. The private ops
+ * are generated everywhere and must be refused alike where the VM takes no guest_memfd slot.
+ * HVRT_DIFF_OPS (default 20000 a pass) and HVRT_DIFF_SEED (default: time) select the run; the
+ * seed is printed for replay. HVRT_DIFF_VERBOSE=1 prints every op with both results.
  * Known gap: hvrt cannot tell which KVM VM created a guest_memfd, so binding another VM's
  * guest_memfd is refused only by the kernel; such ops count neither passed nor failed.
  * HVRT_DIFF_BIND=1: hvrt is bound (hvrt_kvm_bind) to a second KVM VM with guest_memfds of its own
@@ -114,9 +117,12 @@ static int hvrt_apply(const struct kd_ctx *c, hvrt_vm *vm, const struct kd_op *o
     return kd_hvrt_apply(vm, &h);
 }
 
+static uint32_t g_profile; /* the pass's hvrt_vm_config.kvm_profile: 0 (probed) or the probed number, set */
+
 static hvrt_vm *hvrt_new(const struct kd_ctx *c)
 {
-    struct hvrt_vm_config cfg = { .size = sizeof cfg, .vm_type = HVRT_VM_TYPE_DEFAULT, .nr_address_spaces = c->nr_as };
+    struct hvrt_vm_config cfg = { .size = sizeof cfg, .vm_type = kd_vm_type, .nr_address_spaces = c->nr_as,
+                                  .kvm_profile = g_profile };
     hvrt_vm *vm = NULL;
     int rc = hvrt_vm_create(&cfg, &vm);
     CHECK_RC(rc, 0);
@@ -231,8 +237,9 @@ static int setup(struct kd_ctx *c, int kvm_fd)
     long nas = kd_check_extension(c->vm_fd, KD_CAP_MULTI_ADDRESS_SPACE);
     c->nr_as = nas > 0 ? (uint32_t)nas : 1;
     long gflags = kd_check_extension(c->vm_fd, KD_CAP_GUEST_MEMFD_FLAGS);
-    printf("KVM: nr_address_spaces %u, KVM_CAP_GUEST_MEMFD %ld, guest_memfd flags 0x%lx\n", c->nr_as,
-           kd_check_extension(c->vm_fd, KD_CAP_GUEST_MEMFD), gflags);
+    c->private_slots = kd_check_extension(c->vm_fd, KD_CAP_GUEST_MEMFD) > 0;
+    printf("KVM VM type %u: nr_address_spaces %u, KVM_CAP_GUEST_MEMFD %d, guest_memfd flags 0x%lx\n", kd_vm_type,
+           c->nr_as, c->private_slots, gflags);
     static const uint64_t sizes[] = { 1ull << 20, 2ull << 20, 4ull << 20, 16ull << 20, 64ull << 20, 64ull << 20 };
     for (int i = 0; i < 6; i++) {
         uint64_t f = (i & 1) && (gflags & 3) == 3 ? 3 : 0;
@@ -257,38 +264,31 @@ static int setup(struct kd_ctx *c, int kvm_fd)
     return 0;
 }
 
-int main(void)
+/* One pass: a KVM VM of kd_vm_type and an hvrt VM of the same type under g_profile, nops random
+ * requests to both, every answer compared, then everything deleted on both sides. */
+static void run_pass(int kvm_fd, long nops)
 {
-    /* Static, not calloc'd: every early return (no /dev/kvm, a failed setup) would leak it, and
+    /* Static, not calloc'd: every early return (a failed setup) would leak it, and
      * LeakSanitizer fails the ASan run for that. */
     static struct kd_ctx ctx;
     struct kd_ctx *c = &ctx;
+    memset(c, 0, sizeof *c);
+    memset(g_stats, 0, sizeof g_stats);
+    int mismatches0 = g_mismatches;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    g_seed = env_u64("HVRT_DIFF_SEED", (uint64_t)t0.tv_nsec ^ (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid());
-    long nops = (long)env_u64("HVRT_DIFF_OPS", 5000);
-    g_verbose = (int)env_u64("HVRT_DIFF_VERBOSE", 0);
-    g_bind = (int)env_u64("HVRT_DIFF_BIND", 0);
     c->rng = g_seed;
-    printf("kvm_diff_test: seed %" PRIu64 ", %ld ops (HVRT_DIFF_SEED / HVRT_DIFF_OPS), hvrt %s\n", g_seed, nops,
-           g_bind ? "bound to a second KVM VM (HVRT_DIFF_BIND=1)" : "unbound");
-
-    int kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    if (kvm_fd < 0) {
-        SKIP("cannot open /dev/kvm");
-        return harness_finish();
-    }
     int rc = setup(c, kvm_fd);
     if (rc < 0) {
         fprintf(stderr, "setup: %s\n", strerror(-rc));
         SKIP("cannot create a KVM VM or its files");
-        return harness_finish();
+        return;
     }
 
     /* The first call into libhvrt starts the .NET runtime, which keeps /dev/urandom open for the
      * process: warm it up with a throwaway VM (and a private slot) before counting fds. */
     hvrt_vm *vm = hvrt_new(c);
-    if (vm && c->ngm) {
+    if (vm && c->ngm && c->private_slots) {
         struct kvm_userspace_memory_region2 w = { .flags = KVM_MEM_GUEST_MEMFD, .memory_size = KD_PAGE,
                                                   .userspace_addr = KD_HVA_BASE,
                                                   .guest_memfd = (uint32_t)(g_bind ? g_bound_gm[0] : c->gm_fd[0]) };
@@ -298,7 +298,7 @@ int main(void)
     int fds_before = count_open_fds();
     vm = hvrt_new(c);
     if (!vm)
-        return harness_finish();
+        return;
     vm = probe_directed(c, vm);
     for (g_op_index = 0; g_op_index < nops && vm; g_op_index++) {
         struct kd_op op;
@@ -308,7 +308,7 @@ int main(void)
             check_translations(c, vm);
     }
     if (!vm)
-        return harness_finish();
+        return;
     check_translations(c, vm);
 
     /* Delete everything on both sides. */
@@ -341,8 +341,9 @@ int main(void)
             printf(" %s %ld", cls[k], g_stats[e][k]);
         printf("\n");
     }
-    printf("seed %" PRIu64 ": %ld ops, %d mismatches, %d foreign-guest_memfd gaps (not counted), %.1f s\n", g_seed,
-           nops, g_mismatches, g_gaps, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    printf("pass VM type %u, profile %#x%s: seed %" PRIu64 ", %ld ops, %d mismatches, %d foreign-guest_memfd gaps (not counted), %.1f s\n",
+           kd_vm_type, g_profile, g_profile ? " (set)" : " (probed)", g_seed, nops, g_mismatches - mismatches0, g_gaps,
+           (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     for (int i = 0; i < c->ngm; i++)
         close(c->gm_fd[i]);
     if (c->foreign_fd >= 0)
@@ -351,8 +352,44 @@ int main(void)
         close(g_bound_gm[i]);
     if (g_bound_vm >= 0)
         close(g_bound_vm);
+    g_bound_vm = -1;
     close(c->memfd_fd);
     close(c->vm_fd);
+}
+
+int main(void)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    g_seed = env_u64("HVRT_DIFF_SEED", (uint64_t)t0.tv_nsec ^ (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid());
+    long nops = (long)env_u64("HVRT_DIFF_OPS", 20000);
+    g_verbose = (int)env_u64("HVRT_DIFF_VERBOSE", 0);
+    g_bind = (int)env_u64("HVRT_DIFF_BIND", 0);
+    printf("kvm_diff_test: seed %" PRIu64 ", %ld ops a pass (HVRT_DIFF_SEED / HVRT_DIFF_OPS), hvrt %s\n", g_seed, nops,
+           g_bind ? "bound to a second KVM VM (HVRT_DIFF_BIND=1)" : "unbound");
+
+    int kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (kvm_fd < 0) {
+        SKIP("cannot open /dev/kvm");
+        return harness_finish();
+    }
+    /* A pass per VM type this KVM takes of DEFAULT and SW_PROTECTED (HVRT_DIFF_TYPE picks one),
+     * each with hvrt's profile probed and then set to the probed number. */
+    long types = kd_check_extension(kvm_fd, 235 /* KVM_CAP_VM_TYPES */);
+    long only = (long)env_u64("HVRT_DIFF_TYPE", (uint64_t)-1);
+    printf("KVM_CAP_VM_TYPES %#lx\n", types);
+    for (uint32_t t = 0; t <= 1; t++) {
+        if ((only >= 0 && (uint32_t)only != t) || (t != 0 && !((types >> t) & 1)))
+            continue;
+        kd_vm_type = t;
+        struct hvrt_kvm_profile q = { .size = sizeof q };
+        CHECK_RC(hvrt_kvm_profile_query(HVRT_KVM_PROFILE_HOST, t, &q), 0);
+        for (int explicit = 0; explicit < 2; explicit++) {
+            g_profile = explicit ? q.profile : HVRT_KVM_PROFILE_HOST;
+            run_pass(kvm_fd, nops);
+        }
+    }
+    printf("seed %" PRIu64 ": %d mismatches in all passes\n", g_seed, g_mismatches);
     close(kvm_fd);
     return harness_finish();
 }
