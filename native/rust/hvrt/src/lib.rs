@@ -74,7 +74,7 @@ pub use reader::Reader;
 pub use slots::PAGE_SIZE;
 pub use translation::Translation;
 pub use vcpu::{ExitAction, ExitInfo, Vcpu, KVM_RUN_MIN_BYTES};
-pub use vm::{Vm, VmConfig};
+pub use vm::{kvm_profile_query, KvmProfile, Vm, VmConfig};
 #[cfg(feature = "vm-memory")]
 pub use crate::vm_memory::{HvrtGuestMemory, HvrtMemory, HvrtRegion};
 

@@ -21,6 +21,9 @@ pub struct VmConfig {
     pub max_gpa_bits: u32,
     /// 0: this host's TASK_SIZE_MAX.
     pub user_addr_limit: u64,
+    /// `HVRT_KVM_PROFILE_*`: whose KVM rules apply; 0 this host's KVM (probed once per type;
+    /// the newest profile where there is no /dev/kvm).
+    pub kvm_profile: u32,
 }
 
 impl VmConfig {
@@ -48,6 +51,11 @@ impl VmConfig {
         self.user_addr_limit = limit;
         self
     }
+    /// Sets the kernel profile (`HVRT_KVM_PROFILE_*`; 0: this host's KVM).
+    pub fn kvm_profile(mut self, profile: u32) -> VmConfig {
+        self.kvm_profile = profile;
+        self
+    }
     /// The C struct, with `size` set.
     pub fn to_raw(&self) -> sys::hvrt_vm_config {
         sys::hvrt_vm_config {
@@ -58,9 +66,24 @@ impl VmConfig {
             max_gpa_bits: self.max_gpa_bits,
             flags: 0,
             user_addr_limit: self.user_addr_limit,
-            reserved: [0; 4],
+            kvm_profile: self.kvm_profile,
+            reserved32: 0,
+            reserved: [0; 3],
         }
     }
+}
+
+/// The kernel profile of a VM or of a profile number on this host (`struct hvrt_kvm_profile`).
+pub type KvmProfile = sys::hvrt_kvm_profile;
+
+/// What `kvm_profile` = `profile` resolves to on this host for a VM of `vm_type`
+/// (`hvrt_kvm_profile_query`; 0 probes /dev/kvm once per type). Errors: `EINVAL` an unknown
+/// profile or `vm_type` >= 32; the probe's errno.
+pub fn kvm_profile_query(profile: u32, vm_type: u32) -> Result<KvmProfile> {
+    let mut p = KvmProfile { size: core::mem::size_of::<KvmProfile>() as u32, ..Default::default() };
+    // SAFETY: p is a valid struct of the size it declares.
+    Error::check0(unsafe { sys::hvrt_kvm_profile_query(profile, vm_type, &mut p) })?;
+    Ok(p)
 }
 
 /// An hvrt VM: slots with KVM's rules, translations from any thread, attributes, conversions,
@@ -92,9 +115,18 @@ impl Vm {
         Vm::from_raw_config(Some(&config.to_raw()))
     }
 
-    /// A default x86 KVM VM (`hvrt_vm_create` with a NULL config).
+    /// A default x86 KVM VM (`hvrt_vm_create` with a NULL config): the default type under this
+    /// host's kernel profile.
     pub fn with_defaults() -> Result<Vm> {
         Vm::from_raw_config(None)
+    }
+
+    /// The kernel profile this VM follows (`hvrt_vm_kvm_profile`).
+    pub fn kvm_profile(&self) -> Result<KvmProfile> {
+        let mut p = KvmProfile { size: core::mem::size_of::<KvmProfile>() as u32, ..Default::default() };
+        // SAFETY: live VM; p is a valid struct of the size it declares.
+        Error::check0(unsafe { sys::hvrt_vm_kvm_profile(self.raw, &mut p) })?;
+        Ok(p)
     }
 
     /// `hvrt_vm_create` with a raw config (or NULL): for configs from other headers, or

@@ -17,7 +17,7 @@ fn r(slot: u32, flags: u32, gfn_start: u64, gfn_end: u64) -> SlotRange {
 /// as0: slot 1 (16 pages at H, gfn 0x100), slot 3 (private, file pages 10-13, hva H+8p, gfn
 /// 0x300), slot 4 (READONLY, 1 page at H+100p); as1: slot 2 (LOG_DIRTY, 8 pages at H+4p).
 fn known_layout(memfd: &File) -> Vm {
-    let vm = Vm::new(&VmConfig::default().max_gpa_bits(40)).unwrap();
+    let vm = Vm::new(&common::newest(VmConfig::default()).max_gpa_bits(40)).unwrap();
     set_v1(&vm, slot(0, 1), 0, 0x100 * PAGE, 16 * PAGE, H).unwrap();
     set_v1(&vm, slot(1, 2), F_LOG, 0x200 * PAGE, 8 * PAGE, H + 4 * PAGE).unwrap();
     set_ext(&vm, slot(0, 3), F_PRIV, 0x300 * PAGE, 4 * PAGE, H + 8 * PAGE, memfd.as_raw_fd() as u32, 10 * PAGE).unwrap();
@@ -65,7 +65,7 @@ fn by_hva_formulas_and_order() {
 #[test]
 fn the_result_grows_past_its_first_buffer() {
     // 200 slots backing the same host page: more than the first buffer of 16.
-    let vm = Vm::new(&VmConfig::default().max_gpa_bits(40)).unwrap();
+    let vm = Vm::new(&common::newest(VmConfig::default()).max_gpa_bits(40)).unwrap();
     for i in 0..200u32 {
         set_v1(&vm, slot(i & 1, i), 0, i as u64 * 16 * PAGE, (i as u64 % 7 + 1) * PAGE, H).unwrap();
     }

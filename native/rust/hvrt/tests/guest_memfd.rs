@@ -28,7 +28,7 @@ fn open_guest_memfd(test: &str, bytes: u64) -> Option<(OwnedFd, OwnedFd)> {
 fn region2_private_slots() {
     let _serial = serial();
     let Some((_kvm_vm, gmem)) = open_guest_memfd("region2_private_slots", 16 * PAGE) else { return };
-    let vm = Vm::new(&VmConfig::default().max_gpa_bits(40)).unwrap();
+    let vm = Vm::new(&common::newest(VmConfig::default()).max_gpa_bits(40)).unwrap();
     let fd = gmem.as_raw_fd() as u32;
     let file = gmem.as_raw_fd();
     let baseline = count_open_fds();

@@ -3,6 +3,9 @@
 //! changes reaching KVM first (and KVM's refusals winning), guest_memfd creation with its
 //! mapping released on drop. Whether KVM holds a slot is asked of KVM itself. Each test prints
 //! SKIP with the reason (common::skip, counted as skipped by ./build.sh test) where /dev/kvm cannot be opened.
+//! The KVM VM is of the type under test: SW_PROTECTED where KVM_CAP_VM_TYPES offers it, else the
+//! default type; hvrt's VM has that type under this host's profile (kvm_profile 0), and the
+//! guest_memfd parts run only where a VM of the type takes guest_memfd slots (KVM_CAP_GUEST_MEMFD).
 mod common;
 use common::fixture::{closed_fd_number, set_ext, set_v1};
 use common::*;
@@ -14,7 +17,8 @@ const K_SET_REGION2: u64 = 0x40A0_AE49;
 const K_GET_DIRTY_LOG: u64 = 0x4010_AE42;
 const K_CREATE_GUEST_MEMFD: u64 = 0xC040_AED4;
 
-struct Kvm(OwnedFd);
+/// /dev/kvm, the VM type under test and whether a VM of it takes guest_memfd slots.
+struct Kvm(OwnedFd, u32, bool);
 
 fn kvm(test: &str) -> Option<Kvm> {
     // SAFETY: plain open of a static path.
@@ -24,7 +28,16 @@ fn kvm(test: &str) -> Option<Kvm> {
         return None;
     }
     // SAFETY: a new fd.
-    Some(Kvm(unsafe { OwnedFd::from_raw_fd(fd) }))
+    let dev = unsafe { OwnedFd::from_raw_fd(fd) };
+    let vm_type = if check_ext(dev.as_fd(), 235) & (1 << HVRT_VM_TYPE_SW_PROTECTED) != 0 {
+        HVRT_VM_TYPE_SW_PROTECTED
+    } else {
+        HVRT_VM_TYPE_DEFAULT
+    };
+    let mut k = Kvm(dev, vm_type, false);
+    let probe = k.new_vm();
+    k.2 = check_ext(probe.as_fd(), 234) > 0;
+    Some(k)
 }
 
 /// ioctl's result, or -errno.
@@ -44,15 +57,14 @@ fn check_ext(fd: BorrowedFd<'_>, cap: usize) -> u64 {
 
 impl Kvm {
     fn new_vm(&self) -> OwnedFd {
-        let r = kio(self.0.as_fd(), K_CREATE_VM, 0);
-        assert!(r >= 0, "KVM_CREATE_VM: {r}");
+        let r = kio(self.0.as_fd(), K_CREATE_VM, self.1 as usize);
+        assert!(r >= 0, "KVM_CREATE_VM({}): {r}", self.1);
         // SAFETY: a new fd.
         unsafe { OwnedFd::from_raw_fd(r as i32) }
     }
-    /// An hvrt VM with as many address spaces as this host's KVM VMs.
+    /// An hvrt VM of the type under test, under this host's profile (its address spaces too).
     fn hvrt_vm(&self, cfg: VmConfig) -> Vm {
-        let n = check_ext(self.0.as_fd(), 118).max(1) as u32;
-        Vm::new(&cfg.nr_address_spaces(n)).unwrap()
+        Vm::new(&VmConfig { vm_type: self.1, kvm_profile: HVRT_KVM_PROFILE_HOST, ..cfg }).unwrap()
     }
 }
 
@@ -102,8 +114,9 @@ fn bind_errors() {
     assert_eq!(vm.kvm_bind(kvm_vm.as_fd(), 1 << 5), Err(EINVAL));
     assert_eq!(vm.kvm_caps().err(), Some(Error::ENODEV));
     assert_eq!(vm.create_guest_memfd(PAGE, 0).err(), Some(Error::ENODEV));
-    if check_ext(kvm_vm.as_fd(), 118) < 2 {
-        let two = Vm::new(&VmConfig::default().nr_address_spaces(2)).unwrap();
+    if k.1 == HVRT_VM_TYPE_DEFAULT && check_ext(kvm_vm.as_fd(), 118) < 2 {
+        // Two address spaces (the newest profile has SMM) against a KVM with one.
+        let two = Vm::new(&newest(VmConfig::default()).nr_address_spaces(2)).unwrap();
         assert_eq!(two.kvm_bind(kvm_vm.as_fd(), 0), Err(EINVAL));
     }
     let hc = check_ext(kvm_vm.as_fd(), 201) & (1 << 12) != 0;
@@ -151,19 +164,21 @@ fn existing_slots_are_handed_to_kvm() {
     let mem = Mapping::anonymous((64 * PAGE) as usize).unwrap();
     let vm = k.hvrt_vm(VmConfig::default());
     let hva = mem.addr();
-    let gmem = kvm_gmem(kvm_vm.as_fd(), 16 * PAGE, 0);
     add_at(&vm, slot(0, 0), 0, 0, 16 * PAGE, hva).unwrap();
     set_v1(&vm, slot(0, 1), F_LOG, 0x10_0000, 16 * PAGE, hva + 16 * PAGE).unwrap();
-    // SAFETY: mem outlives the VM.
-    unsafe { vm.set_user_memory_region2(&region2_private(slot(0, 2), 0x20_0000, 16 * PAGE, hva + 32 * PAGE, gmem.as_raw_fd(), 0)) }
-        .unwrap();
-    drop(gmem); // hvrt's duplicate is what KVM gets
+    if k.2 {
+        let gmem = kvm_gmem(kvm_vm.as_fd(), 16 * PAGE, 0);
+        // SAFETY: mem outlives the VM.
+        unsafe { vm.set_user_memory_region2(&region2_private(slot(0, 2), 0x20_0000, 16 * PAGE, hva + 32 * PAGE, gmem.as_raw_fd(), 0)) }
+            .unwrap();
+        drop(gmem); // hvrt's duplicate is what KVM gets
+    }
     let kfd = kvm_vm.as_fd();
     assert!(!kvm_has_slot_at(kfd, 0, hva));
     vm.kvm_bind(kfd, 0).unwrap();
     assert!(kvm_has_slot_at(kfd, 0, hva));
     assert!(kvm_has_slot_at(kfd, 0x10_0000 + 15 * PAGE, hva));
-    assert!(kvm_has_slot_at(kfd, 0x20_0000, hva));
+    assert_eq!(kvm_has_slot_at(kfd, 0x20_0000, hva), k.2);
     assert!(!kvm_has_slot_at(kfd, 0x30_0000, hva));
     assert_eq!(kvm_dirty_log(kfd, slot(0, 1)), 0);
     assert_eq!(kvm_dirty_log(kfd, slot(0, 0)), -(libc::ENOENT as i64));
@@ -205,12 +220,14 @@ fn changes_reach_kvm_first() {
     assert_eq!(add_at(&vm, 6, 0, 1 << 33, 16 * PAGE, hva), Err(EINVAL));
     assert!(!kvm_has_slot_at(kfd, 1 << 33, hva));
     assert_eq!(add_at(&vm, 6, 0, 0x60_0000, PAGE, hva), Err(EEXIST));
-    // KVM refuses what hvrt alone accepted: another VM's guest_memfd, an _ext memfd.
-    let foreign = kvm_gmem(other.as_fd(), 16 * PAGE, 0);
+    // KVM refuses what hvrt alone accepted: another VM's guest_memfd, an _ext memfd (where the
+    // VM takes no guest_memfd slot, hvrt's own flag check refuses both first).
+    let foreign = if k.2 { Some(kvm_gmem(other.as_fd(), 16 * PAGE, 0)) } else { None };
     let mfd = memfd(16 * PAGE);
     let fds = count_open_fds();
+    let target = foreign.as_ref().map_or(mfd.as_raw_fd(), |f| f.as_raw_fd());
     // SAFETY: mem outlives the VM.
-    let r = unsafe { vm.set_user_memory_region2(&region2_private(7, 0x80_0000, 16 * PAGE, hva, foreign.as_raw_fd(), 0)) };
+    let r = unsafe { vm.set_user_memory_region2(&region2_private(7, 0x80_0000, 16 * PAGE, hva, target, 0)) };
     assert_eq!(r, Err(EINVAL));
     assert_eq!(vm.translate(0, 0x800), Err(ENOENT));
     assert_eq!(set_ext(&vm, 7, F_PRIV, 0x80_0000, 16 * PAGE, hva, mfd.as_raw_fd() as u32, 0), Err(EINVAL));

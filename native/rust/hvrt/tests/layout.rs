@@ -22,7 +22,9 @@ fn rust_layout() -> Vec<(String, usize)> {
         };
     }
     size!("hvrt_vm_config", hvrt_vm_config);
-    off!("hvrt_vm_config", hvrt_vm_config, size, vm_type, nr_address_spaces, max_user_slots, max_gpa_bits, flags, user_addr_limit, reserved);
+    off!("hvrt_vm_config", hvrt_vm_config, size, vm_type, nr_address_spaces, max_user_slots, max_gpa_bits, flags, user_addr_limit, kvm_profile, reserved32, reserved);
+    size!("hvrt_kvm_profile", hvrt_kvm_profile);
+    off!("hvrt_kvm_profile", hvrt_kvm_profile, size, profile, source, vm_types, features, reserved);
     size!("kvm_userspace_memory_region", kvm_userspace_memory_region);
     off!("kvm_userspace_memory_region", kvm_userspace_memory_region, slot, flags, guest_phys_addr, memory_size, userspace_addr);
     size!("kvm_userspace_memory_region2", kvm_userspace_memory_region2);
@@ -79,6 +81,10 @@ fn rust_constants() -> Vec<(&'static str, i128)> {
     c!(HVRT_EXIT_UNHANDLED, HVRT_EXIT_RESUME, HVRT_EXIT_OTHER, HVRT_EXIT_MEMORY_FAULT, HVRT_EXIT_MAP_GPA_RANGE);
     c!(HVRT_EXIT_MMIO, HVRT_EXIT_INTERRUPTED, HVRT_MMIO_DEVICE, HVRT_MMIO_READONLY_WRITE, HVRT_MMIO_PRIVATE, HVRT_MMIO_IN_SLOT);
     c!(HVRT_LEAF_CAP, HVRT_MAX_ADDRESS_SPACES);
+    c!(HVRT_KVM_PROFILE_HOST, HVRT_KVM_PROFILE_6_1, HVRT_KVM_PROFILE_6_8, HVRT_KVM_PROFILE_6_12, HVRT_KVM_PROFILE_6_18);
+    c!(HVRT_KVM_PROFILE_NEWEST, HVRT_PROFILE_FROM_CONFIG, HVRT_PROFILE_FROM_PROBE, HVRT_PROFILE_FROM_NO_KVM);
+    c!(HVRT_PROFILE_F_REGION2, HVRT_PROFILE_F_GUEST_MEMFD, HVRT_PROFILE_F_PRIVATE_SLOTS, HVRT_PROFILE_F_MEMORY_ATTRIBUTES);
+    c!(HVRT_PROFILE_F_PRIVATE_ATTRIBUTE, HVRT_PROFILE_F_READONLY);
     for &(name, value, _) in HVRT_ERRNO_MAP {
         // HVRT_<name> enum constants, named by the table itself.
         v.push((Box::leak(format!("HVRT_{name}").into_boxed_str()), value as i128));

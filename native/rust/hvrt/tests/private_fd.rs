@@ -106,7 +106,7 @@ fn offset_and_size() {
 #[test]
 fn bindings() {
     let _serial = serial();
-    let vm = Vm::new(&VmConfig::default().max_gpa_bits(40)).unwrap();
+    let vm = Vm::new(&common::newest(VmConfig::default()).max_gpa_bits(40)).unwrap();
     let memfd = new_memfd(16 * PAGE);
     let other = new_memfd(16 * PAGE);
     let dup = memfd.try_clone().unwrap();

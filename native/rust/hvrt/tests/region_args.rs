@@ -121,7 +121,7 @@ fn slot_and_address_space_ids() {
 /// KVM_MEM_MAX_NR_PAGES: a user slot may have 2^31 - 1 pages, not 2^31.
 #[test]
 fn page_limit() {
-    let vm = Vm::new(&VmConfig::default().max_gpa_bits(48)).unwrap();
+    let vm = Vm::new(&common::newest(VmConfig::default()).max_gpa_bits(48)).unwrap();
     let hva = 0x1000_0000_0000;
     let max = ((1u64 << 31) - 1) * PAGE;
     assert_eq!(set_v1(&vm, 0, 0, 0, max + PAGE, hva), Err(EINVAL));

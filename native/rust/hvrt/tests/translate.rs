@@ -76,7 +76,7 @@ fn model_matches(vm: &Vm, slots: &[SlotDesc], gen: &[u64; 2], end: u64) -> bool 
 fn many_slots_against_a_model() {
     // Sizes 1..7 pages, holes of 0..3, every third private, flags cycling, both address
     // spaces, inserted in a scattered order; then half deleted.
-    let vm = Vm::new(&VmConfig::default().max_gpa_bits(40)).unwrap();
+    let vm = Vm::new(&common::newest(VmConfig::default()).max_gpa_bits(40)).unwrap();
     let fd = memfd(8 * MANY as u64 * PAGE);
     let mut gen = [0u64, 1];
     let (mut gfn, mut file_page) = ([0u64; 2], 0u64);
@@ -118,7 +118,7 @@ fn nothing_there() {
     // One slot at the top of a 52-bit guest; the gfns around it stay empty.
     let top = (1u64 << 52) / PAGE;
     let s = desc(0, 0, top - 3, 2, FX_HVA);
-    let high = Vm::new(&VmConfig::default().max_gpa_bits(52)).unwrap();
+    let high = Vm::new(&common::newest(VmConfig::default()).max_gpa_bits(52)).unwrap();
     set_v1(&high, s.slot, 0, s.gfn * PAGE, 2 * PAGE, FX_HVA).unwrap();
     assert!(translates_as(&high, s.gfn, &s, 2) && translates_as(&high, s.gfn + 1, &s, 2));
     assert!(translates_to_nothing(&high, 0, s.gfn - 1) && translates_to_nothing(&high, 0, s.gfn + 2));
@@ -127,7 +127,7 @@ fn nothing_there() {
 
 #[test]
 fn address_space_out_of_range() {
-    for (v, vm) in [vm(), Vm::new(&VmConfig::default().nr_address_spaces(1)).unwrap()].iter().enumerate() {
+    for (v, vm) in [vm(), Vm::new(&common::newest(VmConfig::default()).nr_address_spaces(1)).unwrap()].iter().enumerate() {
         set_v1(vm, 0, 0, 0, PAGE, FX_HVA).unwrap();
         for bad in [if v == 0 { 2 } else { 1 }, 2, 3, 0x10000, u32::MAX] {
             assert_eq!(vm.translate(bad, 0), Err(EINVAL));

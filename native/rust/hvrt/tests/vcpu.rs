@@ -48,7 +48,7 @@ fn new_vcpu(vm: &Vm) -> Vcpu<&Vm> {
 
 #[test]
 fn arguments_and_the_reader() {
-    let vm = Vm::new(&VmConfig::default().max_gpa_bits(40)).unwrap();
+    let vm = Vm::new(&common::newest(VmConfig::default()).max_gpa_bits(40)).unwrap();
     assert_eq!(Vcpu::new(&vm, None, Mapping::anonymous(100).unwrap()).err(), Some(EINVAL)); // run page too small
     let mut v = new_vcpu(&vm);
     assert_eq!(v.run(), Err(Error::ENODEV));

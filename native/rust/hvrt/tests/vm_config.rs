@@ -55,14 +55,21 @@ fn check_create(c: &hvrt_vm_config, want: Result<(), Error>) {
     }
 }
 
+/// A config of `vm_type` under the newest kernel profile (hvrt's own rules on every host).
 fn config_for(vm_type: u32) -> hvrt_vm_config {
-    VmConfig::of_type(vm_type).to_raw()
+    VmConfig::of_type(vm_type).kvm_profile(HVRT_KVM_PROFILE_NEWEST).to_raw()
 }
 
 #[test]
 fn null_config_is_default() {
-    let vm = Vm::with_defaults().unwrap();
-    // Two address spaces, 32764 user slots: the default x86 VM.
+    // NULL: the default type under this host's profile (its address spaces: 1 where KVM has no SMM).
+    let host = Vm::with_defaults().unwrap();
+    assert_eq!(host.kvm_profile().unwrap(), hvrt::kvm_profile_query(HVRT_KVM_PROFILE_HOST, 0).unwrap());
+    assert_eq!(set_v1(&host, slot(0, 32763), 0, 0, PAGE, FX_HVA), Ok(()));
+    assert_eq!(set_v1(&host, slot(0, 32764), 0, PAGE, PAGE, FX_HVA), Err(EINVAL));
+    drop(host);
+    // The newest profile's default VM: two address spaces, 32764 user slots.
+    let vm = Vm::new(&VmConfig::default().kvm_profile(HVRT_KVM_PROFILE_NEWEST)).unwrap();
     assert_eq!(set_v1(&vm, slot(1, 32763), 0, 0, PAGE, FX_HVA), Ok(()));
     assert_eq!(set_v1(&vm, slot(0, 32763), F_RO, 0, PAGE, FX_HVA), Ok(()));
     assert_eq!(set_v1(&vm, slot(0, 32764), 0, PAGE, PAGE, FX_HVA), Err(EINVAL));
@@ -148,10 +155,24 @@ fn field_rules() {
     c.flags = 1 << 31;
     check_create(&c, Err(EINVAL));
 
-    for i in 0..4 {
+    for i in 0..3 {
         c = config_for(HVRT_VM_TYPE_DEFAULT);
         c.reserved[i] = 1;
         check_create(&c, Err(EINVAL));
+    }
+    c = config_for(HVRT_VM_TYPE_DEFAULT);
+    c.reserved32 = 1;
+    check_create(&c, Err(EINVAL));
+    // kvm_profile: the named ones, 0 (this host), nothing else.
+    for p in [HVRT_KVM_PROFILE_6_1, HVRT_KVM_PROFILE_6_8, HVRT_KVM_PROFILE_6_12, HVRT_KVM_PROFILE_6_18] {
+        c = hvrt_vm_config { kvm_profile: p, ..config_for(HVRT_VM_TYPE_DEFAULT) };
+        check_create(&c, Ok(()));
+        assert_eq!(Vm::new(&VmConfig::default().kvm_profile(p)).unwrap().kvm_profile().unwrap().profile, p);
+    }
+    for p in [1, 0x0600, 0x0602, 0x0613, 0x0702, u32::MAX] {
+        c = hvrt_vm_config { kvm_profile: p, ..config_for(HVRT_VM_TYPE_DEFAULT) };
+        check_create(&c, Err(EINVAL));
+        assert_eq!(hvrt::kvm_profile_query(p, 0).err(), Some(EINVAL));
     }
 
     c = config_for(HVRT_VM_TYPE_DEFAULT);

@@ -17,8 +17,9 @@ struct TypeRules {
 const TABLE: [TypeRules; 6] = [
     TypeRules { vm_type: HVRT_VM_TYPE_DEFAULT, nr_as: 2, readonly: true, private_mem: true },
     TypeRules { vm_type: HVRT_VM_TYPE_SW_PROTECTED, nr_as: 1, readonly: true, private_mem: true },
-    TypeRules { vm_type: HVRT_VM_TYPE_SEV, nr_as: 2, readonly: true, private_mem: false },
-    TypeRules { vm_type: HVRT_VM_TYPE_SEV_ES, nr_as: 2, readonly: false, private_mem: false },
+    // The newest profile (6.18) takes guest_memfd slots on every type, SEV and SEV-ES included.
+    TypeRules { vm_type: HVRT_VM_TYPE_SEV, nr_as: 2, readonly: true, private_mem: true },
+    TypeRules { vm_type: HVRT_VM_TYPE_SEV_ES, nr_as: 2, readonly: false, private_mem: true },
     TypeRules { vm_type: HVRT_VM_TYPE_SNP, nr_as: 1, readonly: false, private_mem: true },
     TypeRules { vm_type: HVRT_VM_TYPE_TDX, nr_as: 1, readonly: false, private_mem: true },
 ];

@@ -114,6 +114,37 @@ pub const HVRT_VM_TYPE_SNP: u32 = 4;
 /// `HVRT_VM_TYPE_TDX`.
 pub const HVRT_VM_TYPE_TDX: u32 = 5;
 
+/// `HVRT_KVM_PROFILE_HOST`: this host's KVM (probed once per type), the newest without one.
+pub const HVRT_KVM_PROFILE_HOST: u32 = 0;
+/// `HVRT_KVM_PROFILE_6_1`: Linux 6.1's KVM rules.
+pub const HVRT_KVM_PROFILE_6_1: u32 = 0x0601;
+/// `HVRT_KVM_PROFILE_6_8`.
+pub const HVRT_KVM_PROFILE_6_8: u32 = 0x0608;
+/// `HVRT_KVM_PROFILE_6_12`.
+pub const HVRT_KVM_PROFILE_6_12: u32 = 0x060c;
+/// `HVRT_KVM_PROFILE_6_18`.
+pub const HVRT_KVM_PROFILE_6_18: u32 = 0x0612;
+/// `HVRT_KVM_PROFILE_NEWEST`.
+pub const HVRT_KVM_PROFILE_NEWEST: u32 = HVRT_KVM_PROFILE_6_18;
+/// `HVRT_PROFILE_FROM_CONFIG`: the config named the profile.
+pub const HVRT_PROFILE_FROM_CONFIG: u32 = 1;
+/// `HVRT_PROFILE_FROM_PROBE`: probed from /dev/kvm.
+pub const HVRT_PROFILE_FROM_PROBE: u32 = 2;
+/// `HVRT_PROFILE_FROM_NO_KVM`: no usable /dev/kvm: the newest.
+pub const HVRT_PROFILE_FROM_NO_KVM: u32 = 3;
+/// `HVRT_PROFILE_F_REGION2`: KVM_SET_USER_MEMORY_REGION2 exists.
+pub const HVRT_PROFILE_F_REGION2: u64 = 1 << 0;
+/// `HVRT_PROFILE_F_GUEST_MEMFD`: KVM_CREATE_GUEST_MEMFD exists.
+pub const HVRT_PROFILE_F_GUEST_MEMFD: u64 = 1 << 1;
+/// `HVRT_PROFILE_F_PRIVATE_SLOTS`: KVM_MEM_GUEST_MEMFD slots on the type.
+pub const HVRT_PROFILE_F_PRIVATE_SLOTS: u64 = 1 << 2;
+/// `HVRT_PROFILE_F_MEMORY_ATTRIBUTES`: KVM_SET_MEMORY_ATTRIBUTES exists.
+pub const HVRT_PROFILE_F_MEMORY_ATTRIBUTES: u64 = 1 << 3;
+/// `HVRT_PROFILE_F_PRIVATE_ATTRIBUTE`: it takes PRIVATE on the type.
+pub const HVRT_PROFILE_F_PRIVATE_ATTRIBUTE: u64 = 1 << 4;
+/// `HVRT_PROFILE_F_READONLY`: READONLY slots on the type.
+pub const HVRT_PROFILE_F_READONLY: u64 = 1 << 5;
+
 /// `HVRT_TR_PRIVATE`: the gfn's PRIVATE attribute is set.
 pub const HVRT_TR_PRIVATE: u32 = 0x1;
 /// `HVRT_TR_READONLY`: the slot is `KVM_MEM_READONLY`.

@@ -28,6 +28,10 @@ extern "C" {
 
     /// Creates a VM (cfg NULL: defaults).
     pub fn hvrt_vm_create(cfg: *const hvrt_vm_config, out: *mut *mut hvrt_vm) -> c_int;
+    /// The kernel profile a VM follows.
+    pub fn hvrt_vm_kvm_profile(vm: *mut hvrt_vm, out: *mut hvrt_kvm_profile) -> c_int;
+    /// What a kvm_profile number resolves to here for a VM type.
+    pub fn hvrt_kvm_profile_query(profile: u32, vm_type: u32, out: *mut hvrt_kvm_profile) -> c_int;
     /// Destroys a VM (NULL or destroyed: no-op).
     pub fn hvrt_vm_destroy(vm: *mut hvrt_vm);
     /// Destroys a VM unless readers or vCPUs are still registered (-EBUSY) or called from its

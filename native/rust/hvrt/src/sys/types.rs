@@ -45,8 +45,30 @@ pub struct hvrt_vm_config {
     pub flags: u32,
     /// 0: this host's TASK_SIZE_MAX.
     pub user_addr_limit: u64,
+    /// `HVRT_KVM_PROFILE_*`: 0 this host's KVM (probed), else the kernel named.
+    pub kvm_profile: u32,
     /// Must be 0.
-    pub reserved: [u64; 4],
+    pub reserved32: u32,
+    /// Must be 0.
+    pub reserved: [u64; 3],
+}
+
+/// `struct hvrt_kvm_profile` (48 bytes): the kernel profile a VM follows.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct hvrt_kvm_profile {
+    /// In: the struct's size (>= 8); out: bytes written.
+    pub size: u32,
+    /// `HVRT_KVM_PROFILE_*` (never 0).
+    pub profile: u32,
+    /// `HVRT_PROFILE_FROM_*`.
+    pub source: u32,
+    /// Bit t: a VM of type t can be created under this profile here.
+    pub vm_types: u32,
+    /// `HVRT_PROFILE_F_*` for the VM's type.
+    pub features: u64,
+    /// Written as 0.
+    pub reserved: [u64; 3],
 }
 
 /// `struct kvm_userspace_memory_region` (32 bytes): `slot` = as_id << 16 | id.

@@ -71,7 +71,8 @@ pub fn closed_fd_number() -> u32 {
 
 impl Fixture {
     pub fn new() -> Fixture {
-        let vm = Vm::new(&VmConfig::default().max_gpa_bits(40)).unwrap();
+        // The newest profile: hvrt's own rules (two address spaces, private slots), on any host.
+        let vm = Vm::new(&VmConfig::default().max_gpa_bits(40).kvm_profile(hvrt::sys::HVRT_KVM_PROFILE_NEWEST)).unwrap();
         let mut fx = Fixture { vm, nr_as: 2, slots: Vec::new(), gen: [0, 1] };
         fx.add(desc(slot(0, 0), 0, 0x0, 16, FX_HVA));
         fx.add(desc(slot(0, 1), F_RO, 0x100, 8, FX_HVA + 0x10_0000));

@@ -59,12 +59,20 @@ pub fn region_ext(slot: u32, gpa: u64, size: u64, hva: u64, fd: i32, offset: u64
     }
 }
 
+/// A default VM under the newest kernel profile: hvrt's own rules, the same on every host
+/// (`Vm::with_defaults()` follows this host's KVM; the tests that compare with KVM use that).
 pub fn vm() -> Vm {
-    Vm::with_defaults().expect("hvrt_vm_create")
+    vm_of(hvrt::sys::HVRT_VM_TYPE_DEFAULT)
 }
 
+/// A VM of `vm_type` under the newest kernel profile.
 pub fn vm_of(vm_type: u32) -> Vm {
-    Vm::new(&VmConfig::of_type(vm_type)).expect("hvrt_vm_create")
+    Vm::new(&newest(VmConfig::of_type(vm_type))).expect("hvrt_vm_create")
+}
+
+/// `cfg` under the newest kernel profile (hvrt's own rules).
+pub fn newest(cfg: VmConfig) -> VmConfig {
+    cfg.kvm_profile(hvrt::sys::HVRT_KVM_PROFILE_NEWEST)
 }
 
 /// Adds a slot over `map` (which the test keeps alive longer than the VM or deletes first).
