@@ -22,6 +22,8 @@
 #                            (relative paths are the repository root's; out/bin and out/lib are in the guest); its output
 #                            streams, the exit status is CMD's; without CMD, the KVM probe, saved as
 #                            native/tests/lab/caps-KERNEL.txt (scripts/kvm_lab.sh, README "The KVM lab")
+#   ./build.sh lab record [KERNEL|all|host]...  record KVM's answers to kvm_diff_test's requests, one file
+#                            per kernel, in native/tests/lab/answers/ (scripts/lab_record.sh; kvm_replay_test replays them)
 set -euo pipefail
 . "$(dirname "$0")/scripts/common.sh"
 mode=${1:-build}
@@ -41,7 +43,12 @@ case "$mode" in
     sanitize) build_lib && build_native && shift && HVRT_OUT="$OUT" exec scripts/sanitize.sh "$@" ;;
     soak) build_lib && build_native && shift && HVRT_OUT="$OUT" exec scripts/soak.sh "$@" ;;
     fuzz) build_lib && shift && HVRT_OUT="$OUT" exec scripts/fuzz.sh "$@" ;;
-    lab) build_lib && build_native && shift && HVRT_OUT="$OUT" exec scripts/kvm_lab.sh run "$@" ;;
+    lab)
+        build_lib && build_native && shift
+        # ./build.sh lab record [KERNEL|all|host]...: KVM's answers into native/tests/lab/answers/.
+        [ "${1:-}" = record ] && shift && HVRT_OUT="$OUT" exec scripts/lab_record.sh "$@"
+        HVRT_OUT="$OUT" exec scripts/kvm_lab.sh run "$@"
+        ;;
     *)
         echo "usage: ./build.sh [test [--no-lab | --lab-only] | lab [KERNEL|all] [-- CMD ARGS...] | fuzz [seconds] | sanitize [asan|valgrind] | soak [minutes] | bench [--quick] | bench native [harness args] | bench rust [harness args] | bench dotnet [BenchmarkDotNet args] | bench BenchmarkDotNet-args]" >&2
         exit 2

@@ -30,9 +30,15 @@ static void kd_print_op(const struct kd_op *op)
             (uint64_t)r->guest_memfd_offset, (int)r->guest_memfd, r->pad1, (uint64_t)r->pad2[0]);
 }
 
+/* Whether the kernel has KVM_SET_USER_MEMORY_REGION2 (6.8); without it the _ext proposal's
+ * requests go to the kernel as v1, as a bound hvrt VM sends them (hvrt.h "Kernel profiles"). */
+static int kd_kernel_region2 = 1;
+
 static int kd_kernel_apply(int vm_fd, const struct kd_op *op)
 {
-    return op->entry == KD_V1 ? kd_set_region_v1(vm_fd, &op->r) : kd_set_region2(vm_fd, &op->r);
+    if (op->entry == KD_V1 || (op->entry == KD_EXT && !kd_kernel_region2))
+        return kd_set_region_v1(vm_fd, &op->r);
+    return kd_set_region2(vm_fd, &op->r);
 }
 
 static int kd_hvrt_apply(hvrt_vm *vm, const struct kd_op *op)

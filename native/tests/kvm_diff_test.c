@@ -16,6 +16,8 @@
  * and the foreign-guest_memfd gap closes (the bound KVM refuses it).
  */
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/utsname.h>
 #include <sys/mman.h>
 #include <time.h>
 #include "kvm_diff_kinds.h"
@@ -118,6 +120,7 @@ static int hvrt_apply(const struct kd_ctx *c, hvrt_vm *vm, const struct kd_op *o
 }
 
 static uint32_t g_profile; /* the pass's hvrt_vm_config.kvm_profile: 0 (probed) or the probed number, set */
+static uint32_t g_profile_probed; /* what kvm_profile 0 resolved to for the pass's type */
 
 static hvrt_vm *hvrt_new(const struct kd_ctx *c)
 {
@@ -168,11 +171,89 @@ static void check_translations(struct kd_ctx *c, hvrt_vm *vm)
     CHECK_RC(hvrt_translate(vm, c->nr_as, 0, &t), HVRT_EINVAL);
 }
 
+/* ---- Recording the kernel's answers (HVRT_DIFF_RECORD=FILE, `./build.sh lab record`) ---------
+ * One text file per kernel, replayed against hvrt on every machine by kvm_replay_test.c (its
+ * header says the format). Only the passes with hvrt's profile probed are recorded (the set
+ * passes send the same requests). */
+static FILE *g_rec;
+
+/* The largest gpa width a 1-page slot may reach (kvm_mmu_max_gfn), and TASK_SIZE_MAX, as this VM
+ * answers them: hvrt's defaults agreed with them here, the replay sets them explicitly. */
+static int kd_probe_one(int vm_fd, uint64_t gpa, uint64_t hva)
+{
+    struct kvm_userspace_memory_region2 r = { .slot = 32000, .guest_phys_addr = gpa, .memory_size = KD_PAGE,
+                                              .userspace_addr = hva };
+    int rc = kd_set_region_v1(vm_fd, &r);
+    if (rc == 0) {
+        r.memory_size = 0;
+        kd_set_region_v1(vm_fd, &r);
+    }
+    return rc;
+}
+
+static void record_pass_header(const struct kd_ctx *c)
+{
+    unsigned bits = 0;
+    for (unsigned b = 64; b >= 13 && !bits; b--)
+        if (kd_probe_one(c->vm_fd, b == 64 ? UINT64_MAX - KD_PAGE + 1 : (1ull << b) - KD_PAGE, KD_HVA_BASE) == 0)
+            bits = b;
+    uint64_t limit = 0;
+    const uint64_t limits[] = { 0xfffffffffff000ull, 0x7ffffffff000ull };
+    for (unsigned i = 0; i < 2 && !limit; i++)
+        if (kd_probe_one(c->vm_fd, 0, limits[i] - KD_PAGE) == 0)
+            limit = limits[i];
+    fprintf(g_rec, "pass vm_type %u profile 0x%x nr_as %u max_gpa_bits %u user_addr_limit 0x%" PRIx64 " region2 %d\n",
+            kd_vm_type, g_profile_probed, c->nr_as, bits, limit, kd_kernel_region2);
+    static const struct { const char *name; long cap; } caps[] = {
+        { "USER_MEMORY2", 231 }, { "GUEST_MEMFD", 234 }, { "MEMORY_ATTRIBUTES", 233 }, { "VM_TYPES", 235 },
+        { "GUEST_MEMFD_FLAGS", 244 }, { "NR_MEMSLOTS", 10 }, { "MULTI_ADDRESS_SPACE", 118 }, { "READONLY_MEM", 81 },
+    };
+    fprintf(g_rec, "caps");
+    for (unsigned i = 0; i < sizeof caps / sizeof caps[0]; i++)
+        fprintf(g_rec, " %s=%ld/%ld", caps[i].name, kd_check_extension(c->kvm_fd, caps[i].cap),
+                kd_check_extension(c->vm_fd, caps[i].cap));
+    fprintf(g_rec, "\n");
+    for (int i = 0; i < c->ngm; i++)
+        fprintf(g_rec, "file G%d %" PRIu64 " %" PRIu64 "\n", i, c->gm_size[i], g_gm_flags[i]);
+    fprintf(g_rec, "file M %d 0\n", 16 << 20);
+}
+
+/* What a request's guest_memfd number was, so the replay can name a file of the same kind. */
+static void fd_role(const struct kd_ctx *c, uint32_t fd, char *out, size_t n)
+{
+    for (int i = 0; i < c->ngm; i++)
+        if (fd == (uint32_t)c->gm_fd[i]) {
+            snprintf(out, n, "G%d", i);
+            return;
+        }
+    if (fd == (uint32_t)c->memfd_fd)
+        snprintf(out, n, "M");
+    else if (c->foreign_fd >= 0 && fd == (uint32_t)c->foreign_fd)
+        snprintf(out, n, "F");
+    else if ((int)fd < 0 || fcntl((int)fd, F_GETFD) < 0)
+        snprintf(out, n, "C"); /* not open: -EBADF wherever it is checked */
+    else
+        snprintf(out, n, "O"); /* open, neither a guest_memfd nor a memfd (e.g. /dev/kvm) */
+}
+
+static void record_op(const struct kd_ctx *c, const struct kd_op *op, int kr)
+{
+    if (!g_rec)
+        return;
+    char role[8];
+    fd_role(c, op->r.guest_memfd, role, sizeof role);
+    const struct kvm_userspace_memory_region2 *r = &op->r;
+    fprintf(g_rec, "op %d 0x%x 0x%x 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64 " %s %d\n", (int)op->entry,
+            r->slot, r->flags, (uint64_t)r->guest_phys_addr, (uint64_t)r->memory_size, (uint64_t)r->userspace_addr,
+            (uint64_t)r->guest_memfd_offset, role, kr);
+}
+
 /* One request to both; returns hvrt (possibly rebuilt). */
 static hvrt_vm *run_op(struct kd_ctx *c, hvrt_vm *vm, const struct kd_op *op)
 {
     int kr = kd_kernel_apply(c->vm_fd, op);
     int hr = hvrt_apply(c, vm, op);
+    record_op(c, op, kr);
     stat_rc(op->entry, kr);
     if (g_verbose) {
         fprintf(stderr, "op #%ld kernel %d hvrt %d\n", g_op_index, kr, hr);
@@ -238,6 +319,7 @@ static int setup(struct kd_ctx *c, int kvm_fd)
     c->nr_as = nas > 0 ? (uint32_t)nas : 1;
     long gflags = kd_check_extension(c->vm_fd, KD_CAP_GUEST_MEMFD_FLAGS);
     c->private_slots = kd_check_extension(c->vm_fd, KD_CAP_GUEST_MEMFD) > 0;
+    kd_kernel_region2 = kd_check_extension(c->vm_fd, 231 /* KVM_CAP_USER_MEMORY2 */) > 0;
     printf("KVM VM type %u: nr_address_spaces %u, KVM_CAP_GUEST_MEMFD %d, guest_memfd flags 0x%lx\n", kd_vm_type,
            c->nr_as, c->private_slots, gflags);
     static const uint64_t sizes[] = { 1ull << 20, 2ull << 20, 4ull << 20, 16ull << 20, 64ull << 20, 64ull << 20 };
@@ -295,6 +377,11 @@ static void run_pass(int kvm_fd, long nops)
         CHECK_RC(hvrt_set_user_memory_region2(vm, &w), 0);
     }
     hvrt_vm_destroy(vm);
+    FILE *rec = g_rec;
+    if (g_profile != HVRT_KVM_PROFILE_HOST)
+        g_rec = NULL; /* the set pass repeats the probed one's requests */
+    if (g_rec)
+        record_pass_header(c);
     int fds_before = count_open_fds();
     vm = hvrt_new(c);
     if (!vm)
@@ -318,6 +405,7 @@ static void run_pass(int kvm_fd, long nops)
         op.r.memory_size = 0;
         op.r.flags = 0; /* v1 refuses bit 2; delete needs no flags */
         int kr = kd_kernel_apply(c->vm_fd, &op), hr = hvrt_apply(c, vm, &op);
+        record_op(c, &op, kr);
         if (kr || hr) {
             fprintf(stderr, "cleanup: kernel %d, hvrt %d\n", kr, hr);
             kd_print_op(&op);
@@ -341,6 +429,9 @@ static void run_pass(int kvm_fd, long nops)
             printf(" %s %ld", cls[k], g_stats[e][k]);
         printf("\n");
     }
+    if (g_rec)
+        fprintf(g_rec, "end\n");
+    g_rec = rec;
     printf("pass VM type %u, profile %#x%s: seed %" PRIu64 ", %ld ops, %d mismatches, %d foreign-guest_memfd gaps (not counted), %.1f s\n",
            kd_vm_type, g_profile, g_profile ? " (set)" : " (probed)", g_seed, nops, g_mismatches - mismatches0, g_gaps,
            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
@@ -373,6 +464,16 @@ int main(void)
         SKIP("cannot open /dev/kvm");
         return harness_finish();
     }
+    const char *record = getenv("HVRT_DIFF_RECORD");
+    if (record && *record) {
+        g_rec = fopen(record, "w");
+        if (!g_rec)
+            FATAL("HVRT_DIFF_RECORD %s: %s", record, strerror(errno));
+        struct utsname u;
+        uname(&u);
+        fprintf(g_rec, "# KVM's answers to kvm_diff_test's requests (native/tests/kvm_replay_test.c replays them)\n");
+        fprintf(g_rec, "kernel %s\nseed %" PRIu64 "\nops %ld\n", u.release, g_seed, nops);
+    }
     /* A pass per VM type this KVM takes of DEFAULT and SW_PROTECTED (HVRT_DIFF_TYPE picks one),
      * each with hvrt's profile probed and then set to the probed number. */
     long types = kd_check_extension(kvm_fd, 235 /* KVM_CAP_VM_TYPES */);
@@ -384,12 +485,17 @@ int main(void)
         kd_vm_type = t;
         struct hvrt_kvm_profile q = { .size = sizeof q };
         CHECK_RC(hvrt_kvm_profile_query(HVRT_KVM_PROFILE_HOST, t, &q), 0);
+        g_profile_probed = q.profile;
         for (int explicit = 0; explicit < 2; explicit++) {
             g_profile = explicit ? q.profile : HVRT_KVM_PROFILE_HOST;
             run_pass(kvm_fd, nops);
         }
     }
     printf("seed %" PRIu64 ": %d mismatches in all passes\n", g_seed, g_mismatches);
+    if (g_rec) {
+        fclose(g_rec);
+        printf("recorded the kernel's answers in %s\n", record);
+    }
     close(kvm_fd);
     return harness_finish();
 }

@@ -1,11 +1,12 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Hvrt.Layout;
+using Hvrt.Platform;
 using Hvrt.Testing;
 
 namespace Hvrt.Abi;
 
-/// <summary>Exports of hvrt_testing.h: fault injection (test-only).</summary>
+/// <summary>Exports of hvrt_testing.h: fault injection and stand-in guest_memfds (test-only).</summary>
 internal static unsafe class ExportsTesting
 {
     /// <summary>Largest errno a site may be made to fail with (Linux's MAX_ERRNO).</summary>
@@ -37,5 +38,19 @@ internal static unsafe class ExportsTesting
         *calls = c;
         *fired = (uint)f;
         return 0;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "hvrt_test_stand_in_guest_memfd", CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static int StandInGuestMemfd(int fd)
+    {
+        if (fd < 0 || Libc.FStat(fd, out Libc.Stat st) < 0)
+        {
+            return -Errno.EBADF;
+        }
+        if ((st.Mode & Libc.S_IFMT) != Libc.S_IFREG)
+        {
+            return -Errno.EINVAL;
+        }
+        return StandInGuestMemfds.Add(st.Dev, st.Ino) ? 0 : -Errno.ENOSPC;
     }
 }

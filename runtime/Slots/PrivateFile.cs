@@ -1,5 +1,6 @@
 using Hvrt.Layout;
 using Hvrt.Platform;
+using Hvrt.Testing;
 
 namespace Hvrt.Slots;
 
@@ -30,7 +31,7 @@ internal static class PrivateFile
         }
         if (guestMemfdOnly)
         {
-            if (Libc.FdLink((int)fd) != GuestMemfdLink)
+            if (Libc.FdLink((int)fd) != GuestMemfdLink && !StandInGuestMemfds.Contains(st.Dev, st.Ino))
             {
                 return -Errno.EINVAL;
             }

@@ -173,4 +173,6 @@ extern "C" {
     pub fn hvrt_test_fail_nth(sites: u32, nth: u64, err: c_int) -> c_int;
     /// Test-only: calls counted since arming, and the site that was failed (0: none).
     pub fn hvrt_test_fault_status(calls: *mut u64, fired: *mut u32) -> c_int;
+    /// Declares a memfd a guest_memfd for hvrt's own checks (hvrt_testing.h; replaying recorded answers).
+    pub fn hvrt_test_stand_in_guest_memfd(fd: c_int) -> c_int;
 }
