@@ -27,7 +27,8 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 LAB_DIR=$ROOT/scripts/lab
-LAB_CACHE=${HVRT_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hvrt-lab}
+# (HOME from the password database when the environment has none: CI's may not.)
+LAB_CACHE=${HVRT_LAB_CACHE:-${XDG_CACHE_HOME:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache}/hvrt-lab}
 # shellcheck source=scripts/lab/apt.sh
 . "$LAB_DIR/apt.sh"
 # shellcheck source=scripts/lab/kernel.sh
@@ -79,9 +80,10 @@ prepare_locked() {
 }
 
 cmd_prepare() {
-    local k
+    local list k
+    list=$(kernels_of "$@") || return 2
     ensure_lab_tools
-    for k in $(kernels_of "$@"); do prepare_locked "$k" >/dev/null; done
+    for k in $list; do prepare_locked "$k" >/dev/null; done
 }
 
 cmd_boot() {

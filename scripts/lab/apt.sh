@@ -32,19 +32,14 @@ apt_meta_target() {
     printf '%s\n' "$dep"
 }
 
-# apt_fetch DIR PKG=VERSION...: download exactly these versions into DIR; after a failure the
-# lists are updated and it is tried once more. APT::Sandbox::User=root: DIR may be a directory
-# the _apt user cannot write (under /root).
+# apt_fetch DIR PKG=VERSION...: download exactly these versions into DIR, apt's complaint on
+# stderr if it cannot. APT::Sandbox::User=root: DIR may be a directory the _apt user cannot
+# write (under /root).
 apt_fetch() {
     local dir=$1 out
     shift
-    if out=$(cd "$dir" && apt-get -q -o APT::Sandbox::User=root download "$@" 2>&1); then
-        return 0
+    if ! out=$(cd "$dir" && apt-get -q -o APT::Sandbox::User=root download "$@" 2>&1); then
+        printf 'lab: apt-get download %s failed:\n%s\n' "$*" "$out" >&2
+        return 1
     fi
-    LAB_APT_UPDATED=
-    if apt_lists_fresh && out=$(cd "$dir" && apt-get -q -o APT::Sandbox::User=root download "$@" 2>&1); then
-        return 0
-    fi
-    printf 'lab: apt-get download %s failed:\n%s\n' "$*" "$out" >&2
-    return 1
 }

@@ -29,7 +29,7 @@ lab_image_pkg() {
         [ -n "$ver" ] && break
         [ "$try" = 1 ] && { apt_lists_fresh || break; }
     done
-    [ -n "$ver" ] && printf '%s %s\n' "$pkg" "$ver"
+    if [ -n "$ver" ]; then printf '%s %s\n' "$pkg" "$ver"; fi
 }
 
 lab_kernel_root() { printf '%s/kernels/%s\n' "$LAB_CACHE" "$1"; }
@@ -41,10 +41,29 @@ lab_cached_kernel() {
     [ -n "$d" ] && printf '%s\n' "$d"
 }
 
-# lab_prepare NAME: prints the ready directory of NAME, preparing it first if needed.
+# lab_prepare NAME: prints the ready directory of NAME, preparing it first if needed. A failure
+# is tried once more with fresh package lists: a stale list names versions the archive dropped.
 lab_prepare() {
-    local name=$1 pv pkg ver key dir
-    pv=$(lab_image_pkg "$name") || { echo "lab: unknown kernel '$name' (known: ${LAB_KERNELS[*]})" >&2; return 2; }
+    local dir rc=0
+    dir=$(lab_prepare_from_lists "$1") || rc=$?
+    if [ "$rc" = 0 ]; then
+        printf '%s\n' "$dir"
+        return 0
+    fi
+    [ "$rc" != 2 ] || return 2
+    echo "lab: kernel $1: trying again after apt-get update" >&2
+    # shellcheck disable=SC2034 # read by apt_lists_fresh (scripts/lab/apt.sh)
+    LAB_APT_UPDATED=
+    apt_lists_fresh && lab_prepare_from_lists "$1"
+}
+
+lab_prepare_from_lists() {
+    local name=$1 pv pkg ver key dir rc=0
+    pv=$(lab_image_pkg "$name") || rc=$?
+    if [ "$rc" != 0 ]; then
+        echo "lab: unknown kernel '$name' (known: ${LAB_KERNELS[*]})" >&2
+        return 2
+    fi
     if [ -z "$pv" ]; then
         dir=$(lab_cached_kernel "$name") || { echo "lab: apt knows no package for kernel $name" >&2; return 1; }
         echo "lab: apt cannot resolve kernel $name; using the cached $(basename "$dir")" >&2
