@@ -8,15 +8,15 @@
 #   scripts/kvm_lab.sh prepare [KERNEL|all]...    download, unpack and build into the cache
 #   scripts/kvm_lab.sh boot KERNEL [--out DIR] [--file PATH]... [--timeout SEC] [--mem MIB] -- CMD [ARG...]
 #       one boot running CMD in the repository root (relative paths are the root's); CMD's
-#       output streams to stdout; each --file and each argument that is a path to an existing
-#       file goes into the guest with its libraries; files the command writes under
+#       output streams to stdout; the project's build ($OUT/bin, $OUT/lib, native/include: some
+#       tests read the headers), each --file and each argument that is a path to an existing
+#       file go into the guest with their libraries; files the command writes under
 #       $HVRT_LAB_OUT land in DIR (default $OUT/lab/KERNEL; not emptied first), with the
 #       guest's console.log.
 #       Exit status: CMD's; 124 the guest hung (timeout, default $HVRT_LAB_TIMEOUT or 900 s);
 #       125 the lab failed (not prepared, panic, files cut).
 #   scripts/kvm_lab.sh run [KERNEL|all] [-- CMD [ARG...]]   what ./build.sh lab runs once the
-#       library and the C binaries are built: boot each kernel (default all) with $OUT/bin,
-#       $OUT/lib and native/include inside and run CMD; without CMD, the probe (scripts/lab/kvm_probe.c), whose
+#       library and the C binaries are built: boot each kernel (default all) and run CMD; without CMD, the probe (scripts/lab/kvm_probe.c), whose
 #       answers are saved as native/tests/lab/caps-KERNEL.txt. Exit status: the first non-zero.
 #   scripts/kvm_lab.sh probe                      build the probe; prints its path
 #
@@ -90,7 +90,10 @@ cmd_boot() {
     local kernel=${1:?usage: kvm_lab.sh boot KERNEL [options] -- CMD [ARG...]}
     shift
     kernels_of "$kernel" >/dev/null || return 2
-    local out="$OUT/lab/$kernel" files=() timeout=${HVRT_LAB_TIMEOUT:-900} mem=${HVRT_LAB_MEM:-3072}
+    local out="$OUT/lab/$kernel" files=() timeout=${HVRT_LAB_TIMEOUT:-900} mem=${HVRT_LAB_MEM:-3072} f
+    # The project's build is always there, at its host paths (a few MB once stripped): the
+    # binaries, the library, and the headers, which some tests read (misuse_test: hvrt.h).
+    for f in "$OUT"/bin/* "$OUT"/lib/*.so "$ROOT"/native/include/*.h; do [ -f "$f" ] && files+=("$f"); done
     while [ $# -gt 0 ] && [ "$1" != -- ]; do
         case "$1" in
             --out) out=$2 && shift 2 ;;
@@ -137,10 +140,8 @@ cmd_run() {
     local kernels=()
     while [ $# -gt 0 ] && [ "$1" != -- ]; do kernels+=("$1") && shift; done
     [ $# -eq 0 ] || shift
-    local list k status=0 rc files=()
+    local list k status=0 rc
     list=$(kernels_of "${kernels[@]}") || return 2
-    # The binaries, the library, and the headers, which some tests read (misuse_test: hvrt.h).
-    for f in "$OUT"/bin/* "$OUT"/lib/*.so "$ROOT"/native/include/*.h; do [ -f "$f" ] && files+=(--file "$f"); done
     local probe=
     [ $# -gt 0 ] || probe=$(build_probe)
     for k in $list; do
@@ -151,12 +152,12 @@ cmd_run() {
             log "lab $k: $(basename "$probe")${probe_args:+ $probe_args}"
             mkdir -p native/tests/lab
             # shellcheck disable=SC2086 # probe_args is words
-            cmd_boot "$k" "${files[@]}" -- "$probe" $probe_args | tee "$OUT/lab-caps-$k.txt" || rc=$?
+            cmd_boot "$k" -- "$probe" $probe_args | tee "$OUT/lab-caps-$k.txt" || rc=$?
             # Saved only from a whole run: a failed boot must not replace what a kernel answered.
             if [ "$rc" -lt 124 ]; then mv "$OUT/lab-caps-$k.txt" "native/tests/lab/caps-$k.txt"; fi
         else
             log "lab $k: $*"
-            cmd_boot "$k" "${files[@]}" -- "$@" || rc=$?
+            cmd_boot "$k" -- "$@" || rc=$?
         fi
         log "lab $k: exit status $rc"
         [ "$status" != 0 ] || status=$rc

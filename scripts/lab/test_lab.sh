@@ -62,10 +62,8 @@ lab_plan() {
         echo "# The lab's suites on kernel $kernel, written by scripts/lab/test_lab.sh."
         echo "LAB_SUITE_TIMEOUT=$LAB_SUITE_TIMEOUT"
         cat scripts/lab/suite.sh
+        # (scripts/kvm_lab.sh boot adds $OUT/bin, $OUT/lib and the headers itself.)
         files+=(--file "$OUT/lab/kvm_probe")
-        # The headers too: they are the spec some tests read (misuse_test checks its table of
-        # exports against hvrt.h, found next to its source).
-        for bin in native/include/*.h; do files+=(--file "$ROOT/$bin"); done
         LAB_SUITES+="c kvm_probe"$'\n'
         if [ "$kernel" = 6.12-sw ]; then
             echo "suite kvm_probe $(lab_q "$ROOT") $(lab_q "$OUT/lab/kvm_probe") --expect-vm-type 1"
