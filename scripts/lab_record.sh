@@ -38,10 +38,11 @@ record_lab() { # KERNEL
     local k=$1 dir=$OUT/lab/record/$1
     rm -rf "$dir" && mkdir -p "$dir"
     log "record: lab kernel $k, $ops ops a pass"
-    if HVRT_OUT="$OUT" scripts/kvm_lab.sh boot "$k" --out "$dir" -- \
+    # The binary is named inside sh -c's string, so it goes in with --file (and its libraries).
+    if HVRT_OUT="$OUT" scripts/kvm_lab.sh boot "$k" --out "$dir" --file "$OUT/bin/kvm_diff_test" -- \
         sh -c "HVRT_DIFF_OPS=$ops ${HVRT_DIFF_SEED:+HVRT_DIFF_SEED=$HVRT_DIFF_SEED} HVRT_DIFF_RECORD=\$HVRT_LAB_OUT/answers.txt out/bin/kvm_diff_test" |
         tail -n 3 && [ -s "$dir/answers.txt" ]; then
-        cp "$dir/answers.txt" "$answers/$k.txt"
+        cp "$dir/answers.txt" "$answers/$k.txt" && chmod 644 "$answers/$k.txt"
         log "record: $answers/$k.txt"
     else
         log "record: $k: kvm_diff_test failed in the lab; nothing recorded"

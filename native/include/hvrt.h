@@ -273,12 +273,19 @@ typedef struct hvrt_vm hvrt_vm;
  *                                                                     e563592224e0 (6.8-rc), 66155de93bcf (6.11)
  *   GUEST_MEMFD with LOG_DIRTY_PAGES  -EINVAL -EINVAL -EINVAL -EINVAL check_memory_region_flags
  *   address spaces (SMM)              2       2; 1 on private types   kvm_arch_nr_memslot_as_ids (6.8)
- *   guest_memfd range already bound   -       -EINVAL -EINVAL -EINVAL kvm_gmem_bind (7.2: -EEXIST, 7ea987a90585)
+ *   guest_memfd range already bound   -       -EINVAL -EEXIST -EINVAL kvm_gmem_bind; -EEXIST is 7.2's 7ea987a90585,
+ *                                                                     which Debian's 6.12 stable kernel carries (lab)
+ *   bind end offset + size >= 2^63    -       passes  -EINVAL passes  signed loff_t sum; unsigned in 7.2's
+ *                                                                     eba85fee7fc6, in Debian's 6.12 too (lab)
  *   clearing GUEST_MEMFD of a slot    -       -EINVAL (the stable fix 9935df5333aa: 6.12.64, 6.18.3;
  *                                             before it, and on 6.8.y, KVM returned 0)
  *   user memslots (KVM_CAP_NR_MEMSLOTS)  32764 in every profile
+ * The 6.12 column is Debian's 6.12 stable kernel as the lab measures it: stable lines took 7.2's
+ * two bind fixes (whether 6.18.y did is not measured here; the 6.18 column is 6.18.0's source).
+ * Probed (kvm_profile 0), hvrt asks the host's KVM both bind rules directly, on a VM of the type
+ * that takes guest_memfd slots: one page bound twice, and a bind whose end is 2^63.
  * Not modelled here: guest_memfd create flags (KVM decides them: hvrt_create_guest_memfd needs a
- * bound VM); 7.2's -EEXIST rebind and unsigned bind offset.
+ * bound VM).
  *
  * kvm_profile = 0 (HVRT_KVM_PROFILE_HOST) probes /dev/kvm once per VM type and process: on
  * /dev/kvm KVM_CHECK_EXTENSION of KVM_CAP_USER_MEMORY2 (231), KVM_CAP_VM_TYPES (235),

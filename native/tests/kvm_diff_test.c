@@ -142,7 +142,7 @@ static hvrt_vm *resync(const struct kd_ctx *c, hvrt_vm *vm)
     hvrt_vm_destroy(vm);
     vm = hvrt_new(c);
     for (int i = 0; vm && i < c->model.n; i++) {
-        struct kd_op op = { .entry = KD_R2, .kind = "resync" };
+        struct kd_op op = { .entry = kd_kernel_region2 ? KD_R2 : KD_V1, .kind = "resync" };
         kd_op_from_slot(&op, &c->model.s[i]);
         CHECK_RC(hvrt_apply(c, vm, &op), 0);
     }
@@ -294,7 +294,7 @@ static hvrt_vm *run_op(struct kd_ctx *c, hvrt_vm *vm, const struct kd_op *op)
  * first address space past the VM's number (KVM_CAP_MULTI_ADDRESS_SPACE). */
 static hvrt_vm *probe_directed(struct kd_ctx *c, hvrt_vm *vm)
 {
-    struct kd_op op = { .entry = KD_R2, .kind = "probe" };
+    struct kd_op op = { .entry = kd_kernel_region2 ? KD_R2 : KD_V1, .kind = "probe" };
     op.r = (struct kvm_userspace_memory_region2){ .slot = c->nr_as << 16, .memory_size = KD_PAGE,
                                                   .userspace_addr = KD_HVA_BASE };
     vm = run_op(c, vm, &op);
@@ -400,7 +400,8 @@ static void run_pass(int kvm_fd, long nops)
 
     /* Delete everything on both sides. */
     while (c->model.n) {
-        struct kd_op op = { .entry = c->model.n % 2 ? KD_V1 : KD_R2, .kind = "cleanup" };
+        /* Both entries in turn where the kernel has REGION2; v1 alone where it does not (6.1). */
+        struct kd_op op = { .entry = c->model.n % 2 || !kd_kernel_region2 ? KD_V1 : KD_R2, .kind = "cleanup" };
         kd_op_from_slot(&op, &c->model.s[0]);
         op.r.memory_size = 0;
         op.r.flags = 0; /* v1 refuses bit 2; delete needs no flags */

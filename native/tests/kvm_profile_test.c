@@ -2,6 +2,7 @@
  * type, on an unbound VM (no KVM needed); the size-prefixed query; and kvm_profile 0, checked
  * against this host's /dev/kvm asked directly (or, without one, the newest profile). */
 #include <errno.h>
+#include <hvrt_testing.h>
 #include "test_util.h"
 
 #define HVRT_ENOTTY (-25)
@@ -201,6 +202,31 @@ static void slot_flags_per_profile(void)
         }
 }
 
+/* The bind rules stable kernels changed (7.2's, in Debian's 6.12): the errno of binding pages
+ * another slot binds, and the end check's arithmetic. A memfd stands in for a guest_memfd. */
+static void bind_rules_per_profile(void)
+{
+    const struct { uint32_t profile; int rebind; bool end_unsigned; } rows[] = {
+        { HVRT_KVM_PROFILE_6_8, HVRT_EINVAL, false },
+        { HVRT_KVM_PROFILE_6_12, HVRT_EEXIST, true },
+        { HVRT_KVM_PROFILE_6_18, HVRT_EINVAL, false },
+    };
+    for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        hvrt_vm *vm = vm_of(rows[i].profile, HVRT_VM_TYPE_SW_PROTECTED);
+        int fd = new_memfd(4 * PAGE);
+        CHECK_RC(hvrt_test_stand_in_guest_memfd(fd), 0);
+        CHECK_RC(set_r2(vm, 0, F_PRIV, 0, PAGE, FX_HVA, (uint32_t)fd, 0), 0);
+        CHECK_RC(set_r2(vm, 1, F_PRIV, PAGE, PAGE, FX_HVA, (uint32_t)fd, 0), rows[i].rebind);
+        CHECK_RC(set_ext(vm, 1, F_PRIV, PAGE, PAGE, FX_HVA, (uint32_t)fd, 0), rows[i].rebind);
+        /* offset + size == 2^63: a signed loff_t sum wraps negative and passes. */
+        CHECK_RC(set_r2(vm, 2, F_PRIV, 2 * PAGE, PAGE, FX_HVA, (uint32_t)fd, (1ull << 63) - PAGE),
+                 rows[i].end_unsigned ? HVRT_EINVAL : 0);
+        CHECK_RC(set_r2(vm, 3, F_PRIV, 3 * PAGE, PAGE, FX_HVA, (uint32_t)fd, 1ull << 63), HVRT_EINVAL);
+        close(fd);
+        hvrt_vm_destroy(vm);
+    }
+}
+
 /* ---- kvm_profile 0: this host's KVM ---------------------------------------------------- */
 
 static int check_ext(int fd, unsigned long cap)
@@ -292,6 +318,7 @@ int main(void)
     types_per_profile();
     linux_6_1_lacks_the_ioctls();
     slot_flags_per_profile();
+    bind_rules_per_profile();
     host_profile();
     return harness_finish();
 }

@@ -92,13 +92,19 @@ internal static class HostProfile
             }
             int slots = Check(vm, KvmApi.KVM_CAP_NR_MEMSLOTS);
             int spaces = Check(vm, KvmApi.KVM_CAP_MULTI_ADDRESS_SPACE);
-            Libc.Close(vm);
-            if (slots < 0 || spaces < 0)
+            int vmGmem = Check(vm, KvmApi.KVM_CAP_GUEST_MEMFD);
+            if (slots < 0 || spaces < 0 || vmGmem < 0)
             {
-                return slots < 0 ? slots : spaces;
+                Libc.Close(vm);
+                return slots < 0 ? slots : spaces < 0 ? spaces : vmGmem;
             }
             // KVM_CAP_MULTI_ADDRESS_SPACE 0 (a KVM without SMM) is one address space.
             profile = named.OnHost(vmTypes, slots > 0 ? (uint)slots : named.NrMemslots, spaces > 0 ? (uint)spaces : 1u, gmem > 0, attrs > 0);
+            if (vmGmem > 0)
+            {
+                profile = ProbeBindRules(vm, profile);
+            }
+            Libc.Close(vm);
             return 0;
         }
         finally
@@ -108,4 +114,40 @@ internal static class HostProfile
     }
 
     private static int Check(int fd, uint cap) => Libc.IoctlValue(fd, KvmApi.KVM_CHECK_EXTENSION, cap);
+
+    /// <summary>
+    /// The two bind rules stable kernels changed without a capability to tell (7.2's
+    /// 7ea987a90585 and eba85fee7fc6, backported to some stable lines), asked of the VM itself:
+    /// bind one guest_memfd page to two slots (-EINVAL or -EEXIST), and bind a page whose end is
+    /// at 2^63 (a signed sum wraps and passes; an unsigned one is -EINVAL). The profile's own
+    /// rules stay where the VM refuses the first bind.
+    /// </summary>
+    private static KernelProfile ProbeBindRules(int vm, KernelProfile profile)
+    {
+        const ulong Page = 4096;
+        int gmem = KvmIoctls.CreateGuestMemfd(vm, 2 * Page, 0);
+        if (gmem < 0)
+        {
+            return profile;
+        }
+        // No memory behind it: KVM checks the host address with access_ok only.
+        var r = new KvmUserspaceMemoryRegion2 { Slot = 0, Flags = SlotFlags.Private, MemorySize = Page, UserspaceAddr = 0x10000000, GuestMemfd = (uint)gmem };
+        try
+        {
+            if (KvmIoctls.SetRegion(vm, true, r) != 0)
+            {
+                return profile;
+            }
+            var again = r with { Slot = 1, GuestPhysAddr = Page };
+            int rebind = KvmIoctls.SetRegion(vm, true, again);
+            var high = r with { Slot = 2, GuestPhysAddr = 2 * Page, GuestMemfdOffset = (1ul << 63) - Page };
+            int end = KvmIoctls.SetRegion(vm, true, high);
+            return profile.WithBindRules(endUnsigned: end == -Errno.EINVAL, rebindErrno: rebind is -Errno.EEXIST ? -Errno.EEXIST : -Errno.EINVAL);
+        }
+        finally
+        {
+            // Closing the VM (the caller) deletes its slots; the guest_memfd goes with its last reference.
+            Libc.Close(gmem);
+        }
+    }
 }

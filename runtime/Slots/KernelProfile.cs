@@ -62,6 +62,21 @@ internal sealed class KernelProfile
     /// </summary>
     public bool ReadonlyNeedsUnprotectedState => Version >= V6_8;
 
+    /// <summary>
+    /// kvm_gmem_bind checks offset + size against the file's size as unsigned (eba85fee7fc6,
+    /// 7.2): an end at or past 2^63 is -EINVAL. Before it the sum was a signed loff_t that wrapped
+    /// negative and passed. Debian's 6.12 stable kernel has it (measured in the lab); probed, hvrt
+    /// asks the host's KVM (a bind whose end is 2^63).
+    /// </summary>
+    public bool BindEndUnsigned { get; private init; }
+
+    /// <summary>
+    /// The errno of binding guest_memfd pages another slot already binds: -EINVAL, or -EEXIST
+    /// (7ea987a90585, 7.2; Debian's 6.12 stable kernel has it, measured). Probed, hvrt binds the
+    /// same page twice on a VM of the type.
+    /// </summary>
+    public int RebindErrno { get; private init; } = -Errno.EINVAL;
+
     /// <summary>User memslots per address space (KVM_CAP_NR_MEMSLOTS): 32764 in every version, or the host's.</summary>
     public uint NrMemslots { get; private init; } = X86UserSlots;
 
@@ -74,18 +89,21 @@ internal sealed class KernelProfile
         V6_1 => new KernelProfile { Version = V6_1, Source = source, VmTypes = 1u << (int)DefaultVm },
         V6_8 => Full(V6_8, source, TypesUpTo(SwProtectedVm)),
         // SEV and SEV-ES types arrived in 6.10, SNP in 6.11, TDX in 6.16.
-        V6_12 => Full(V6_12, source, TypesUpTo(SnpVm)),
+        // As Debian's 6.12 stable kernel answers (the lab): 7.2's bind fixes are backported there.
+        V6_12 => Full(V6_12, source, TypesUpTo(SnpVm), bindEndUnsigned: true, rebindErrno: -Errno.EEXIST),
         V6_18 => Full(V6_18, source, TypesUpTo(TdxVm)),
         _ => null,
     };
 
-    private static KernelProfile Full(uint version, uint source, uint vmTypes) => new()
+    private static KernelProfile Full(uint version, uint source, uint vmTypes, bool bindEndUnsigned = false, int rebindErrno = -Errno.EINVAL) => new()
     {
         Version = version,
         Source = source,
         VmTypes = vmTypes,
         HasMemoryAttributes = true,
         HasGuestMemfd = true,
+        BindEndUnsigned = bindEndUnsigned,
+        RebindErrno = rebindErrno,
     };
 
     /// <summary>
@@ -101,6 +119,22 @@ internal sealed class KernelProfile
         ProbedAddressSpaces = addressSpaces,
         HasGuestMemfd = HasGuestMemfd && guestMemfd,
         HasMemoryAttributes = HasMemoryAttributes && memoryAttributes,
+        BindEndUnsigned = BindEndUnsigned,
+        RebindErrno = RebindErrno,
+    };
+
+    /// <summary>This profile with the bind rules a host's KVM showed (asked of it directly).</summary>
+    public KernelProfile WithBindRules(bool endUnsigned, int rebindErrno) => new()
+    {
+        Version = Version,
+        Source = Source,
+        VmTypes = VmTypes,
+        NrMemslots = NrMemslots,
+        ProbedAddressSpaces = ProbedAddressSpaces,
+        HasGuestMemfd = HasGuestMemfd,
+        HasMemoryAttributes = HasMemoryAttributes,
+        BindEndUnsigned = endUnsigned,
+        RebindErrno = rebindErrno,
     };
 
     /// <summary>The type's private memory (kvm_arch_has_private_mem: SW_PROTECTED, SNP, TDX).</summary>

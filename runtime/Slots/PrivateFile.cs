@@ -22,7 +22,7 @@ internal static class PrivateFile
     /// kernel); the _ext entry (KVM_MEM_PRIVATE, the seed design) also accepts a memfd or a regular
     /// file and checks the end without wrap-around. Returns 0, -EBADF or -EINVAL.
     /// </summary>
-    public static int Inspect(uint fd, ulong offset, ulong size, bool guestMemfdOnly, out Info info)
+    public static int Inspect(uint fd, ulong offset, ulong size, bool guestMemfdOnly, bool endUnsigned, out Info info)
     {
         info = default;
         if (fd > int.MaxValue || Libc.FStat((int)fd, out Libc.Stat st) < 0)
@@ -35,7 +35,10 @@ internal static class PrivateFile
             {
                 return -Errno.EINVAL;
             }
-            if ((long)offset < 0 || unchecked((long)(offset + size)) > st.Size)
+            // The kernel's own arithmetic: a signed loff_t sum that may wrap negative and pass, or
+            // (endUnsigned, 7.2's eba85fee7fc6) an unsigned one.
+            bool pastEnd = endUnsigned ? offset + size > (ulong)st.Size : (long)offset < 0 || unchecked((long)(offset + size)) > st.Size;
+            if (pastEnd)
             {
                 return -Errno.EINVAL;
             }

@@ -179,15 +179,21 @@ internal sealed class SlotRules
         }
         if ((mem.Flags & SlotFlags.Private) != 0)
         {
-            int r = PrivateFile.Inspect(mem.GuestMemfd, mem.GuestMemfdOffset, mem.MemorySize, entry == RegionEntry.Region2, out file);
+            int r = PrivateFile.Inspect(mem.GuestMemfd, mem.GuestMemfdOffset, mem.MemorySize, entry == RegionEntry.Region2,
+                                        _rules.Profile.BindEndUnsigned, out file);
             if (r != 0)
             {
                 return r;
             }
-            if (_bindings.PrivatePagesBound(file.Dev, file.Ino, mem.GuestMemfdOffset >> 12, npages))
+            // kvm_arch_prepare_memory_region runs after the file's checks (a bad fd wins over a
+            // too-high gfn) and before the binding's overlap check: the lab's 6.12 answers -EINVAL,
+            // not its -EEXIST, for pages bound twice by a slot past the max gfn. (Where that errno
+            // is -EINVAL too, the order shows in no answer.)
+            if (BeyondMaxGfn(baseGfn, npages))
             {
                 return -Errno.EINVAL;
             }
+            return _bindings.PrivatePagesBound(file.Dev, file.Ino, mem.GuestMemfdOffset >> 12, npages) ? _rules.Profile.RebindErrno : 0;
         }
         // kvm_arch_prepare_memory_region runs after the bind: a bad fd wins over a too-high gfn.
         return BeyondMaxGfn(baseGfn, npages) ? -Errno.EINVAL : 0;
