@@ -19,6 +19,7 @@
 #include <hvrt.h>
 #include <inttypes.h>
 #include <linux/kvm.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,17 @@ static void print_dirty(const uint64_t *bitmap, uint64_t npages, uint64_t base_g
         SAY("no dirty pages");
 }
 
+/* A slot through KVM_SET_USER_MEMORY_REGION2 where the kernel has it, else through v1 (the first
+ * 32 bytes: a guest_memfd slot needs REGION2, so only shared slots come here on such a kernel). */
+static int set_region(hvrt_vm *vm, const struct kvm_userspace_memory_region2 *r, bool region2)
+{
+    if (region2)
+        return hvrt_set_user_memory_region2(vm, r);
+    struct kvm_userspace_memory_region v1;
+    memcpy(&v1, r, sizeof v1);
+    return hvrt_set_user_memory_region(vm, &v1);
+}
+
 static int real_guest(int kvm)
 {
     int nr_as = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_MULTI_ADDRESS_SPACE);
@@ -164,6 +176,9 @@ static int real_guest(int kvm)
         caps.guest_memfd_flags, caps.flags & HVRT_KVM_MEMORY_ATTRIBUTES ? "yes" : "no (kept in hvrt alone)",
         caps.nr_memslots);
 
+    /* A kernel without KVM_SET_USER_MEMORY_REGION2 (6.1) takes shared slots through v1. */
+    const bool region2 = (caps.flags & HVRT_KVM_USER_MEMORY2) != 0;
+
     STEP("2. guest memory");
     void *code = NULL;
     int gmem = hvrt_create_guest_memfd(vm, SLOT_BYTES, HVRT_GMEM_SHARED_IF_SUPPORTED, &code);
@@ -184,18 +199,18 @@ static int real_guest(int kvm)
     }
     r0.userspace_addr = (uint64_t)(uintptr_t)code;
     memcpy((uint8_t *)code + ENTRY, guest_code, sizeof guest_code);
-    MUST(hvrt_set_user_memory_region2(vm, &r0));
+    MUST(set_region(vm, &r0, region2));
 
     uint8_t *data = mmap(NULL, SLOT_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (data == MAP_FAILED)
         return -1;
     struct kvm_userspace_memory_region2 r1 = { .slot = 1, .flags = KVM_MEM_LOG_DIRTY_PAGES, .guest_phys_addr = DATA_GPA,
                                                .memory_size = SLOT_BYTES, .userspace_addr = (uint64_t)(uintptr_t)data };
-    MUST(hvrt_set_user_memory_region2(vm, &r1));
+    MUST(set_region(vm, &r1, region2));
     SAY("data slot 1: anonymous memory at gpa 0x%" PRIx64 ", logging dirty pages", DATA_GPA);
     struct kvm_userspace_memory_region2 clash = r1;
     clash.slot = 2;
-    int rc = hvrt_set_user_memory_region2(vm, &clash);
+    int rc = set_region(vm, &clash, region2);
     SAY("a slot overlapping slot 1: %d (-%s, KVM's answer: it was asked first)", rc, hvrt_errname(rc));
 
     STEP("3. run the guest");

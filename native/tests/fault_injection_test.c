@@ -829,13 +829,13 @@ static void bound(void)
     long n = ioctl(probe, K_CHECK_EXTENSION, 118 /* KVM_CAP_MULTI_ADDRESS_SPACE */);
     kvm_nr_as = n > 1 ? 2 : 1;
     /* The last step makes a guest_memfd: only where this KVM has them (a build may not). */
-    bool has_gmem = ioctl(probe, K_CHECK_EXTENSION, 234 /* KVM_CAP_GUEST_MEMFD */) > 0 ||
-                    ioctl(kvm_fd, K_CHECK_EXTENSION, 234) > 0;
+    /* Asked of the VM: a kernel may make guest_memfds but not for this VM type (6.12's default VM). */
+    bool has_gmem = ioctl(probe, K_CHECK_EXTENSION, 234 /* KVM_CAP_GUEST_MEMFD */) > 0;
     close(probe);
     int nsteps = (int)(sizeof bound_steps / sizeof bound_steps[0]);
     if (!has_gmem) {
         nsteps--;
-        SKIP("this KVM has no guest_memfd: the create_guest_memfd step");
+        SKIP("this KVM VM has no guest_memfd: the create_guest_memfd step");
     }
     scenario(setup_kvm, bound_steps, nsteps, "bound");
     static const struct kvm_userspace_memory_region2 batch[3] = {

@@ -162,6 +162,27 @@ fn print_dirty(bitmap: &[u64], npages: u64, base_gpa: u64) {
     }
 }
 
+/// A slot through KVM_SET_USER_MEMORY_REGION2 where the kernel has it, else through v1 (its first
+/// 32 bytes: a guest_memfd slot needs REGION2, so only shared slots come here on such a kernel).
+///
+/// # Safety
+/// As [`Vm::set_user_memory_region2`].
+unsafe fn set_region(vm: &Vm, r: &kvm_userspace_memory_region2, region2: bool) -> hvrt::Result<()> {
+    if region2 {
+        // SAFETY: the caller's.
+        return unsafe { vm.set_user_memory_region2(r) };
+    }
+    let v1 = kvm_userspace_memory_region {
+        slot: r.slot,
+        flags: r.flags,
+        guest_phys_addr: r.guest_phys_addr,
+        memory_size: r.memory_size,
+        userspace_addr: r.userspace_addr,
+    };
+    // SAFETY: the caller's.
+    unsafe { vm.set_user_memory_region(&v1) }
+}
+
 fn real_guest(kvm: &File, failures: &mut u32) -> Res<()> {
     let nr_as = ioctl(kvm.as_fd(), KVM_CHECK_EXTENSION, KVM_CAP_MULTI_ADDRESS_SPACE as usize).unwrap_or(0);
     step("1. KVM VM + hvrt VM, bound");
@@ -181,6 +202,8 @@ fn real_guest(kvm: &File, failures: &mut u32) -> Res<()> {
     let vm = Vm::new(&VmConfig::of_type(HVRT_VM_TYPE_DEFAULT).nr_address_spaces(nr_as.max(1) as u32))?;
     vm.kvm_bind(vmfd.as_fd(), 0)?;
     let caps = vm.kvm_caps()?;
+    // A kernel without KVM_SET_USER_MEMORY_REGION2 (6.1) takes shared slots through v1.
+    let region2 = caps.flags & HVRT_KVM_USER_MEMORY2 != 0;
     let yes = |f: u32| if caps.flags & f != 0 { "yes" } else { "no" };
     say(format!(
         "bound: region2 {}, guest_memfd {} (flags offered {:#x}), memory attributes {}, {} memslots",
@@ -221,7 +244,7 @@ fn real_guest(kvm: &File, failures: &mut u32) -> Res<()> {
     // SAFETY: ENTRY + the program lies inside the code mapping, which nothing else uses yet.
     unsafe { std::ptr::copy_nonoverlapping(GUEST_CODE.as_ptr(), code.as_ptr().add(ENTRY as usize), GUEST_CODE.len()) };
     // SAFETY: the code mapping outlives the VM (declared before it).
-    unsafe { vm.set_user_memory_region2(&r0) }?;
+    unsafe { set_region(&vm, &r0, region2) }?;
 
     let r1 = kvm_userspace_memory_region2 {
         slot: 1,
@@ -232,11 +255,11 @@ fn real_guest(kvm: &File, failures: &mut u32) -> Res<()> {
         ..Default::default()
     };
     // SAFETY: the data mapping outlives the VM (declared before it).
-    unsafe { vm.set_user_memory_region2(&r1) }?;
+    unsafe { set_region(&vm, &r1, region2) }?;
     say(format!("data slot 1: anonymous memory at gpa {DATA_GPA:#x}, logging dirty pages"));
     let clash = kvm_userspace_memory_region2 { slot: 2, ..r1 };
     // SAFETY: as for r0 (refused anyway).
-    let rc = unsafe { vm.set_user_memory_region2(&clash) };
+    let rc = unsafe { set_region(&vm, &clash, region2) };
     match rc {
         Err(e) => say(format!("a slot overlapping slot 1: {} (-{}, KVM's answer: it was asked first)", e.code(), e.name())),
         Ok(()) => {

@@ -79,13 +79,34 @@ pub fn newest(cfg: VmConfig) -> VmConfig {
 pub fn add(vm: &Vm, slot: u32, flags: u32, gpa: u64, map: &Mapping) -> Result<(), Error> {
     // SAFETY: map is mapped read-write and outlives the slot (each test drops the VM first or
     // deletes the slot).
-    unsafe { vm.set_user_memory_region2(&region2(slot, flags, gpa, map.len() as u64, map.addr())) }
+    unsafe { set_shared(vm, &region2(slot, flags, gpa, map.len() as u64, map.addr())) }
 }
 
 /// Adds a slot over an arbitrary host address (the rule tests, which never touch the memory).
 pub fn add_at(vm: &Vm, slot: u32, flags: u32, gpa: u64, size: u64, hva: u64) -> Result<(), Error> {
     // SAFETY: these tests never convert, dereference or discard: hvrt only checks the range.
-    unsafe { vm.set_user_memory_region2(&region2(slot, flags, gpa, size, hva)) }
+    unsafe { set_shared(vm, &region2(slot, flags, gpa, size, hva)) }
+}
+
+/// A shared slot through region2 where the VM's kernel profile has it, else through v1 (6.1,
+/// probed: a VM following a host without KVM_SET_USER_MEMORY_REGION2).
+///
+/// # Safety
+/// As [`Vm::set_user_memory_region2`].
+pub unsafe fn set_shared(vm: &Vm, r: &kvm_userspace_memory_region2) -> Result<(), Error> {
+    if vm.kvm_profile()?.features & hvrt::sys::HVRT_PROFILE_F_REGION2 != 0 {
+        // SAFETY: the caller's.
+        return unsafe { vm.set_user_memory_region2(r) };
+    }
+    let v1 = kvm_userspace_memory_region {
+        slot: r.slot,
+        flags: r.flags,
+        guest_phys_addr: r.guest_phys_addr,
+        memory_size: r.memory_size,
+        userspace_addr: r.userspace_addr,
+    };
+    // SAFETY: the caller's.
+    unsafe { vm.set_user_memory_region(&v1) }
 }
 
 /// A memfd of `size` bytes.
