@@ -95,7 +95,8 @@ static void fm_rules_init(struct fm_rules *r, uint32_t type, uint32_t nr_as, uin
     r->user_limit = user_limit;
     r->supported_attrs = priv ? FM_PRIVATE : 0;
     r->readonly_ok = !prot;
-    r->private_slots_ok = priv || type == HVRT_VM_TYPE_DEFAULT;
+    /* The newest profile (6.18, d1e54dd08f16): guest_memfd slots on every type. */
+    r->private_slots_ok = 1;
     r->private_mem = priv;
 }
 

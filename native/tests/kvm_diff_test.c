@@ -223,7 +223,7 @@ static void fd_role(const struct kd_ctx *c, uint32_t fd, char *out, size_t n)
 {
     for (int i = 0; i < c->ngm; i++)
         if (fd == (uint32_t)c->gm_fd[i]) {
-            snprintf(out, n, "G%d", i);
+            snprintf(out, n, "G%u", (unsigned)i % 100u);
             return;
         }
     if (fd == (uint32_t)c->memfd_fd)
@@ -240,7 +240,7 @@ static void record_op(const struct kd_ctx *c, const struct kd_op *op, int kr)
 {
     if (!g_rec)
         return;
-    char role[8];
+    char role[16];
     fd_role(c, op->r.guest_memfd, role, sizeof role);
     const struct kvm_userspace_memory_region2 *r = &op->r;
     fprintf(g_rec, "op %d 0x%x 0x%x 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64 " %s %d\n", (int)op->entry,

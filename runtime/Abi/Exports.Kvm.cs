@@ -48,15 +48,7 @@ internal static unsafe class ExportsKvm
                 return -Errno.EINVAL;
             }
             e = Vm.FromHandle(vm).GetKvmBinding(out _, out KvmCaps? probed);
-            if (e != 0)
-            {
-                return e;
-            }
-            HvrtKvmCaps all = probed!.ToAbi();
-            uint n = Math.Min(caps->Size, (uint)sizeof(HvrtKvmCaps));
-            all.Size = n;
-            Buffer.MemoryCopy(&all, caps, n, n);
-            return 0;
+            return e != 0 ? e : SizedCopy.To(probed!.ToAbi(), caps);
         }
         catch (Exception)
         {

@@ -23,7 +23,7 @@ internal static unsafe class ExportsProfile
                 return e;
             }
             VmRules rules = Vm.FromHandle(vm).Rules;
-            return Copy(rules.Profile.ToAbi(rules.VmType), result);
+            return SizedCopy.To(rules.Profile.ToAbi(rules.VmType), result);
         }
         catch (Exception)
         {
@@ -46,28 +46,11 @@ internal static unsafe class ExportsProfile
                 return -Errno.EINVAL;
             }
             int e = HostProfile.Resolve(profile, vmType, out KernelProfile? p);
-            return e != 0 ? e : Copy(p!.ToAbi(vmType), result);
+            return e != 0 ? e : SizedCopy.To(p!.ToAbi(vmType), result);
         }
         catch (Exception)
         {
             return -Errno.EINTERNAL;
         }
-    }
-
-    /// <summary>The size-prefixed copy of hvrt_kvm_caps: size in (at least 8), bytes written out.</summary>
-    private static int Copy(HvrtKvmProfile all, HvrtKvmProfile* result)
-    {
-        if (result == null)
-        {
-            return -Errno.EFAULT;
-        }
-        if (result->Size < 8)
-        {
-            return -Errno.EINVAL;
-        }
-        uint n = Math.Min(result->Size, (uint)sizeof(HvrtKvmProfile));
-        all.Size = n;
-        Buffer.MemoryCopy(&all, result, n, n);
-        return 0;
     }
 }

@@ -172,15 +172,8 @@ unsafe fn set_region(vm: &Vm, r: &kvm_userspace_memory_region2, region2: bool) -
         // SAFETY: the caller's.
         return unsafe { vm.set_user_memory_region2(r) };
     }
-    let v1 = kvm_userspace_memory_region {
-        slot: r.slot,
-        flags: r.flags,
-        guest_phys_addr: r.guest_phys_addr,
-        memory_size: r.memory_size,
-        userspace_addr: r.userspace_addr,
-    };
     // SAFETY: the caller's.
-    unsafe { vm.set_user_memory_region(&v1) }
+    unsafe { vm.set_user_memory_region(&r.into()) }
 }
 
 fn real_guest(kvm: &File, failures: &mut u32) -> Res<()> {

@@ -87,6 +87,20 @@ pub struct kvm_userspace_memory_region {
     pub userspace_addr: u64,
 }
 
+impl From<&kvm_userspace_memory_region2> for kvm_userspace_memory_region {
+    /// The v1 request of a region2's first 32 bytes (the same prefix by KVM's own layout): what
+    /// a kernel without KVM_SET_USER_MEMORY_REGION2 (6.1) takes for a shared slot.
+    fn from(r: &kvm_userspace_memory_region2) -> Self {
+        kvm_userspace_memory_region {
+            slot: r.slot,
+            flags: r.flags,
+            guest_phys_addr: r.guest_phys_addr,
+            memory_size: r.memory_size,
+            userspace_addr: r.userspace_addr,
+        }
+    }
+}
+
 /// `struct kvm_userspace_memory_region2` (160 bytes, the first 32 as v1).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -98,15 +98,8 @@ pub unsafe fn set_shared(vm: &Vm, r: &kvm_userspace_memory_region2) -> Result<()
         // SAFETY: the caller's.
         return unsafe { vm.set_user_memory_region2(r) };
     }
-    let v1 = kvm_userspace_memory_region {
-        slot: r.slot,
-        flags: r.flags,
-        guest_phys_addr: r.guest_phys_addr,
-        memory_size: r.memory_size,
-        userspace_addr: r.userspace_addr,
-    };
     // SAFETY: the caller's.
-    unsafe { vm.set_user_memory_region(&v1) }
+    unsafe { vm.set_user_memory_region(&r.into()) }
 }
 
 /// A memfd of `size` bytes.
