@@ -50,7 +50,7 @@ case "$mode" in
         HVRT_OUT="$OUT" exec scripts/kvm_lab.sh run "$@"
         ;;
     *)
-        echo "usage: ./build.sh [test [--no-lab | --lab-only] | lab [KERNEL|all] [-- CMD ARGS...] | fuzz [seconds] | sanitize [asan|valgrind] | soak [minutes] | bench [--quick] | bench native [harness args] | bench rust [harness args] | bench dotnet [BenchmarkDotNet args] | bench BenchmarkDotNet-args]" >&2
+        echo "usage: ./build.sh [test [--no-lab | --lab-only] | lab [KERNEL|all] [-- CMD ARGS...] | lab record [KERNEL|all|host]... | fuzz [seconds] | sanitize [asan|valgrind] | soak [minutes] | bench [--quick] | bench native [harness args] | bench rust [harness args] | bench dotnet [BenchmarkDotNet args] | bench BenchmarkDotNet-args]" >&2
         exit 2
         ;;
 esac
