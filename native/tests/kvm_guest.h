@@ -1,8 +1,9 @@
 /* A real KVM guest in a few calls, for tests, the benchmark and the example VMM: a VM fd (type
- * 0), one vCPU with its mapped struct kvm_run, memory slots given to KVM, and a 16-bit real-mode
- * start (cs base 0, rip at the code, rflags 2) with data segments at chosen paragraphs. The
- * caller gives the same slots to hvrt (hvrt_set_user_memory_region or hvrt_kvm_bind). Static
- * inline so it stays header-only. Every function returns 0, or -1 with *why set. */
+ * 0, or another with kvm_guest_open_type), one vCPU with its mapped struct kvm_run, memory slots
+ * given to KVM, and a 16-bit real-mode start (cs base 0, rip at the code, rflags 2) with data
+ * segments at chosen paragraphs. The caller gives the same slots to hvrt
+ * (hvrt_set_user_memory_region or hvrt_kvm_bind). Static inline so it stays header-only. Every
+ * function returns 0, or -1 with *why set. */
 #ifndef HVRT_KVM_GUEST_H
 #define HVRT_KVM_GUEST_H
 #include <fcntl.h>
@@ -33,8 +34,8 @@ static inline void kvm_guest_close(struct kvm_guest *g)
     g->vcpu = g->vm = g->kvm = -1;
 }
 
-/* /dev/kvm, KVM_CREATE_VM(0), KVM_CREATE_VCPU(0), mmap of KVM_GET_VCPU_MMAP_SIZE bytes. */
-static inline int kvm_guest_open(struct kvm_guest *g, const char **why)
+/* /dev/kvm, KVM_CREATE_VM(vm_type), KVM_CREATE_VCPU(0), mmap of KVM_GET_VCPU_MMAP_SIZE bytes. */
+static inline int kvm_guest_open_type(struct kvm_guest *g, unsigned long vm_type, const char **why)
 {
     memset(g, 0, sizeof *g);
     g->kvm = g->vm = g->vcpu = -1;
@@ -43,7 +44,7 @@ static inline int kvm_guest_open(struct kvm_guest *g, const char **why)
         *why = "/dev/kvm cannot be opened";
         return -1;
     }
-    g->vm = ioctl(g->kvm, KVM_CREATE_VM, 0);
+    g->vm = ioctl(g->kvm, KVM_CREATE_VM, vm_type);
     if (g->vm < 0) {
         *why = "KVM_CREATE_VM failed";
         goto fail;
@@ -69,6 +70,12 @@ static inline int kvm_guest_open(struct kvm_guest *g, const char **why)
 fail:
     kvm_guest_close(g);
     return -1;
+}
+
+/* kvm_guest_open_type with the default VM type (0). */
+static inline int kvm_guest_open(struct kvm_guest *g, const char **why)
+{
+    return kvm_guest_open_type(g, 0, why);
 }
 
 /* KVM_SET_USER_MEMORY_REGION: the region as given (pass the same struct to hvrt). */
