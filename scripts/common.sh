@@ -38,15 +38,23 @@ ensure_tools() {
 RUST_DEBS=(librust-vm-memory-dev librust-libc-dev) # vm-memory provides its backend-mmap/-bitmap/-atomic features too
 ensure_rust_deps() {
     if [ -x "$HOME/.cargo/bin/cargo" ]; then PATH="$HOME/.cargo/bin:$PATH"; fi
-    local missing=() p
-    command -v cargo >/dev/null || missing+=(cargo)
-    for p in "${RUST_DEBS[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        log "installing ${missing[*]}"
-        apt_install "${missing[@]}" || exit 1
+    local missing
+    missing=$(missing_debs "${RUST_DEBS[@]}")
+    command -v cargo >/dev/null || missing="cargo $missing"
+    if [ -n "${missing// /}" ]; then
+        log "installing $missing"
+        # shellcheck disable=SC2086 # a list of package names
+        apt_install $missing || exit 1
     fi
+}
+
+# The Debian packages of the arguments that are not installed, space-separated (empty: none).
+missing_debs() {
+    local p out=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || out+=("$p")
+    done
+    echo "${out[*]}"
 }
 
 build_lib() {

@@ -43,13 +43,12 @@ LAB_CACHE=${HVRT_LAB_CACHE:-${XDG_CACHE_HOME:-${HOME:-$(getent passwd "$(id -u)"
 # The host's side of the lab, from Debian (the module build's own tools: scripts/lab/kvm_sw.sh).
 LAB_TOOLS=(qemu-system-x86 busybox-static cpio kmod xz-utils)
 ensure_lab_tools() {
-    local missing=() p
-    for p in "${LAB_TOOLS[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        log "lab: installing ${missing[*]}"
-        apt_install "${missing[@]}" || return 1
+    local missing
+    missing=$(missing_debs "${LAB_TOOLS[@]}")
+    if [ -n "$missing" ]; then
+        log "lab: installing $missing"
+        # shellcheck disable=SC2086 # a list of package names
+        apt_install $missing || return 1
         LAB_APT_UPDATED=1 # apt_install updated the lists
     fi
 }
