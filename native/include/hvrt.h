@@ -299,7 +299,8 @@ typedef struct hvrt_vm hvrt_vm;
  * as it is. The VM types are the host's (KVM_CAP_VM_TYPES; 0 from KVM: the default type only),
  * and so are the memslot count and the address spaces (0 from KVM: one, a KVM without SMM). So
  * a type this host's KVM refuses is -EINVAL here too. Without a usable /dev/kvm
- * (missing, or not openable) 0 means HVRT_KVM_PROFILE_NEWEST with every type it has.
+ * (missing, not openable, or not answering KVM_CHECK_EXTENSION) 0 means HVRT_KVM_PROFILE_NEWEST
+ * with every type it has.
  * hvrt_vm_kvm_profile tells which profile a VM follows; hvrt_kvm_profile_query what a profile
  * number resolves to on this host, before any VM exists.
  */

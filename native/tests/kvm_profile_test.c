@@ -248,6 +248,11 @@ static hvrt_vm *host_vm(void)
 static void host_profile(void)
 {
     int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (kvm >= 0 && ioctl(kvm, KVM_CHECK_EXTENSION, 3 /* KVM_CAP_USER_MEMORY */) < 0) {
+        /* Something that is not KVM at that path (a container's stand-in): no KVM, for hvrt too. */
+        close(kvm);
+        kvm = -1;
+    }
     struct hvrt_kvm_profile q = { .size = sizeof q };
     CHECK_RC(hvrt_kvm_profile_query(HVRT_KVM_PROFILE_HOST, 0, &q), 0);
     hvrt_vm *vm = host_vm();

@@ -311,6 +311,10 @@ int main(void)
     if (g_run == MAP_FAILED)
         FATAL("mmap");
     g_kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (g_kvm >= 0 && ioctl(g_kvm, KVM_CHECK_EXTENSION, 3 /* KVM_CAP_USER_MEMORY */) < 0) {
+        close(g_kvm); /* not KVM at that path (a container's stand-in) */
+        g_kvm = -1;
+    }
     if (g_kvm < 0)
         printf("lifecycle_leak_test: /dev/kvm cannot be opened: no bound VMs\n");
 

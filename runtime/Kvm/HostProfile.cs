@@ -63,6 +63,12 @@ internal static class HostProfile
         try
         {
             int region2 = Check(kvm, KvmApi.KVM_CAP_USER_MEMORY2);
+            if (region2 is -Errno.ENOTTY or -Errno.EINVAL)
+            {
+                // Something that is not KVM at that path (a container's stand-in): no KVM here.
+                profile = KernelProfile.Named(KernelProfile.Newest, HvrtKvmProfile.FromNoKvm);
+                return 0;
+            }
             int types = Check(kvm, KvmApi.KVM_CAP_VM_TYPES);
             int gmemFlags = Check(kvm, KvmApi.KVM_CAP_GUEST_MEMFD_FLAGS);
             int gmem = Check(kvm, KvmApi.KVM_CAP_GUEST_MEMFD);
