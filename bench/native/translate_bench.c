@@ -12,8 +12,10 @@
  * then rep 2, ...) so drift on a shared host hits them alike. Prints ns per lookup: median,
  * min and max of the repetitions, and the ratio of medians to c_bsearch of the same run.
  * Every path fills the same 64-byte struct hvrt_translation into a small ring the loop reads
- * back, so no path gets its stores optimised away. Paths: c_bsearch (baseline), c_bsearch_lru,
- * c_bsearch_hva and reader_lookup (host address only, no fill), inline_find (hvrt_inline.h
+ * back, so no path gets its stores optimised away. Paths: c_bsearch (the branchy baseline the
+ * report's targets use), c_bsearch_lru, c_bsearch_hva; c_flat, c_flat_lru, c_flat_hva (the
+ * branch-free search over flat keys a skilled author writes: issue 15's honest baselines);
+ * reader_lookup (host address only, no fill), inline_find (hvrt_inline.h
  * search without a reader), reader_inline, export (hvrt_translate),
  * reader_export, batch64 and reader_batch64 (64 gfns a call). Then reverse queries by host
  * address and by private-file page (hvrt_find_slots_by_hva / _by_private against a scan and a
@@ -57,7 +59,7 @@
 #define QS_EVERY 256 /* lookups between a reader's quiescent states (both hvrt and c_rcu readers) */
 #define WRITER_PERIOD_NS 100000ll
 #define MAX_SLOT_COUNTS 8
-#define MAX_PATHS 12
+#define MAX_PATHS 16
 
 /* ---- options ---------------------------------------------------------------------------- */
 
@@ -158,6 +160,10 @@ static void die(const char *what, int rc)
 /* Where every path writes its translations: a ring, so stores cannot be hoisted out of loops. */
 static struct hvrt_translation g_ring[16] __attribute__((aligned(64)));
 static struct hvrt_translation g_batch_out[BATCH] __attribute__((aligned(64)));
+
+/* A default VM under the newest kernel profile: hvrt's own paths, whatever this host's KVM takes
+ * (kvm_profile 0 would refuse the reverse queries' private slots on a KVM without them). */
+static const struct hvrt_vm_config g_newest = { .size = sizeof g_newest, .kvm_profile = HVRT_KVM_PROFILE_NEWEST };
 static volatile uint64_t g_sink;
 
 /* ---- the VM under test --------------------------------------------------------------------- */
@@ -169,13 +175,15 @@ struct bench {
     uint64_t *streams[2]; /* random, sequential */
     uint64_t *hvas;       /* host addresses for the reverse queries */
     size_t last_hit;      /* c_bsearch_lru's cache */
+    uint64_t *keys;       /* the slots' base gfns, flat (c_flat*) */
+    size_t flat_last_hit; /* c_flat_lru's cache */
     hvrt_reader *reader;  /* the main thread's, online during the single-threaded part */
 };
 
 static hvrt_vm *vm_with_slots(const struct cslot *slots, size_t n)
 {
     hvrt_vm *vm;
-    int rc = hvrt_vm_create(NULL, &vm);
+    int rc = hvrt_vm_create(&g_newest, &vm);
     if (rc != 0)
         die("hvrt_vm_create", rc);
     struct kvm_userspace_memory_region2 *r = calloc(n, sizeof *r);
@@ -211,6 +219,8 @@ static void bench_init(struct bench *b, size_t n)
     b->hvas = aligned_alloc(64, STREAM_LEN * sizeof(uint64_t));
     stream_hva(n, b->hvas, STREAM_LEN, 3000 + n);
     b->last_hit = 0;
+    b->keys = c_flat_keys(b->slots, n);
+    b->flat_last_hit = 0;
     int rc = hvrt_reader_register(b->vm, &b->reader);
     if (rc != 0)
         die("hvrt_reader_register", rc);
@@ -221,6 +231,7 @@ static void bench_fini(struct bench *b)
     hvrt_reader_unregister(b->reader);
     hvrt_vm_destroy(b->vm);
     free(b->slots);
+    free(b->keys);
     free(b->streams[0]);
     free(b->streams[1]);
     free(b->hvas);
@@ -274,6 +285,65 @@ static uint64_t run_c_bsearch_lru(struct bench *b, const uint64_t *gfns)
         sum += t->hva;
     }
     b->last_hit = last;
+    return sum;
+}
+
+/* The branch-free search over flat keys, filling the same 64 bytes (issue 15's baseline). */
+static uint64_t run_c_flat(struct bench *b, const uint64_t *gfns)
+{
+    const struct cslot *slots = b->slots;
+    const uint64_t *keys = b->keys;
+    size_t n = b->n;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < opt_lookups; i++) {
+        uint64_t gfn = gfns[i & STREAM_MASK];
+        struct hvrt_translation *t = &g_ring[i & 15];
+        const struct cslot *s = c_flat_find(keys, slots, n, gfn);
+        if (s != NULL) {
+            c_fill(s, gfn, 0, t);
+            sum += t->hva;
+        }
+    }
+    return sum;
+}
+
+/* The same, host address only (no fill): the like-for-like baseline of reader_lookup. */
+static uint64_t run_c_flat_hva(struct bench *b, const uint64_t *gfns)
+{
+    const struct cslot *slots = b->slots;
+    const uint64_t *keys = b->keys;
+    size_t n = b->n;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < opt_lookups; i++) {
+        uint64_t gfn = gfns[i & STREAM_MASK];
+        const struct cslot *s = c_flat_find(keys, slots, n, gfn);
+        if (s != NULL)
+            sum += s->hva + ((gfn - s->base_gfn) << 12);
+    }
+    return sum;
+}
+
+/* KVM's last_used_slot in front of the branch-free search, filling the 64 bytes. */
+static uint64_t run_c_flat_lru(struct bench *b, const uint64_t *gfns)
+{
+    const struct cslot *slots = b->slots;
+    const uint64_t *keys = b->keys;
+    size_t n = b->n, last = b->flat_last_hit;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < opt_lookups; i++) {
+        uint64_t gfn = gfns[i & STREAM_MASK];
+        struct hvrt_translation *t = &g_ring[i & 15];
+        const struct cslot *s = &slots[last];
+        if (gfn - s->base_gfn >= s->npages) {
+            s = c_flat_find(keys, slots, n, gfn);
+            if (s == NULL)
+                continue;
+            last = (size_t)(s - slots);
+        }
+        c_fill(s, gfn, 0, t);
+        sum += t->hva;
+    }
+    b->flat_last_hit = last;
     return sum;
 }
 
@@ -407,6 +477,9 @@ static const struct path g_paths[] = {
     { "c_bsearch", run_c_bsearch },
     { "c_bsearch_lru", run_c_bsearch_lru },
     { "c_bsearch_hva", run_c_bsearch_hva },
+    { "c_flat", run_c_flat },
+    { "c_flat_lru", run_c_flat_lru },
+    { "c_flat_hva", run_c_flat_hva },
     { "inline_find", run_inline_find },
     { "reader_inline", run_reader_inline },
     { "reader_lookup", run_reader_lookup },
@@ -546,7 +619,7 @@ struct query_vm {
  * (before 2026-11-25 18:30 it was one per slot, and 32764 slots exceeded this host's limit). */
 static bool query_vm_init(struct query_vm *q, const struct bench *b)
 {
-    int rc = hvrt_vm_create(NULL, &q->vm);
+    int rc = hvrt_vm_create(&g_newest, &q->vm);
     if (rc != 0)
         die("hvrt_vm_create", rc);
     q->fd = memfd_create("translate_bench", 0);
