@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Tests of bench/collect.py (run by `./build.sh test`): verdicts on both sides of a target's
 line, BenchmarkDotNet report parsing (allocations, ISA paths vs scalar), and the splice that
-rewrites only the generated part of RESULTS.md. Standard library only; prints
+rewrites only the generated part of RESULTS.md; and bench/ab_compare.py (`./build.sh bench ab`):
+cost direction, the sign test's verdicts, the callgrind counts. Standard library only; prints
 "hvrt-c: N passed, N failed, 0 skipped" like the C tests so build.sh counts it."""
 import os
 import subprocess
@@ -11,6 +12,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import ab_compare  # noqa: E402
 import collect  # noqa: E402
 
 BDN_BITS = """
@@ -127,6 +129,64 @@ class Splice(unittest.TestCase):
             self.assertIn("### Targets (issues", text)
             self.assertIn("| 3 | inline (reader_inline) ≤ 1.0× C bsearch, 1..64 slots |", text)
             self.assertIn("malformed row", r.stderr)
+
+
+class AbCompareTests(unittest.TestCase):
+    """bench/ab_compare.py on made-up RESULT logs and callgrind_annotate output."""
+
+    @staticmethod
+    def write_round(d, side, rnd, hvrt_ns, base_ns, rate):
+        with open(os.path.join(d, f"{side}-{rnd}-translate.log"), "w") as fh:
+            fh.write(f"RESULT\ttranslate\trandom\t64 slots\tc_flat\tbaseline\t{base_ns}\tns/lookup\n")
+            fh.write(f"RESULT\ttranslate\trandom\t64 slots\texport\thvrt\t{hvrt_ns}\tns/lookup\n")
+            fh.write(f"RESULT\tconcurrent\treaders\t64 slots\texport\thvrt\t{rate}\tlookups/s\n")
+
+    def verdicts(self, rounds):
+        with tempfile.TemporaryDirectory() as d:
+            for r, (b, h) in enumerate(rounds, 1):
+                self.write_round(d, "base", r, b[0], 10.0, b[1])
+                self.write_round(d, "head", r, h[0], 10.0, h[1])
+            _, rows = ab_compare.compare(ab_compare.load(d), 0.05)
+        return {key[3] + "/" + unit: verdict for key, unit, _, _, _, verdict in rows}
+
+    def test_a_slower_head_is_slower_and_a_higher_rate_faster(self):
+        # 8 rounds: head 20% more ns every round, and 20% more lookups/s (a rate: better).
+        v = self.verdicts([((10.0, 100.0), (12.0, 120.0))] * 8)
+        self.assertEqual(v["export/ns/lookup"], "slower")
+        self.assertEqual(v["export/lookups/s"], "faster")
+
+    def test_noise_either_way_is_the_same(self):
+        # Half the rounds 20% slower, half 20% faster: the sign test does not call it.
+        v = self.verdicts([((10.0, 100.0), (12.0, 100.0)), ((10.0, 100.0), (8.0, 100.0))] * 4)
+        self.assertEqual(v["export/ns/lookup"], "same")
+
+    def test_too_few_rounds_are_not_a_verdict(self):
+        # Two rounds slower by 50% are p = 0.25: not enough.
+        v = self.verdicts([((10.0, 100.0), (15.0, 100.0))] * 2)
+        self.assertEqual(v["export/ns/lookup"], "same")
+
+    def test_sign_p(self):
+        self.assertAlmostEqual(ab_compare.sign_p(8, 8), 1 / 256)
+        self.assertAlmostEqual(ab_compare.sign_p(0, 5), 1.0)
+
+    def test_instruction_counts(self):
+        text = """--------------------------------------------------------------------------------
+Ir                   file:function
+--------------------------------------------------------------------------------
+612,455,624 (95.74%)  ???:hvrt_vcpu_handle_exit [???]
+18,000,004 ( 2.81%)          sum += hvrt_vcpu_handle_exit(v, 0, 0);
+612,000,017 (95.66%)  => ???:hvrt_vcpu_handle_exit (3,000,000x)
+"""
+        with tempfile.TemporaryDirectory() as d:
+            for side, total in (("base", "609,000,000"), ("head", "612,455,624")):
+                with open(os.path.join(d, f"{side}-runloop.icount"), "w") as fh:
+                    fh.write(text.replace("612,455,624", total, 1))
+            rows = ab_compare.icounts(d)
+        self.assertEqual(len(rows), 1)
+        harness, export, calls, base, head, ratio, verdict = rows[0]
+        self.assertEqual((harness, export, calls), ("runloop", "hvrt_vcpu_handle_exit", 3000000))
+        self.assertAlmostEqual(base, 203.0)
+        self.assertEqual(verdict, "same")  # +0.6%: inside the 2% tolerance
 
 
 if __name__ == "__main__":

@@ -387,6 +387,8 @@ int hvrt_vm_create(const struct hvrt_vm_config *cfg, hvrt_vm **out);
 /*
  * The kernel profile vm follows, for its VM type (min(out->size, 48) bytes; out->size becomes
  * that count). Errors: -EFAULT vm or out NULL; -EBADF vm not live; -EINVAL out->size < 8.
+ * Thread-safety: any thread, concurrently with anything but the VM's destroy; no syscall (the
+ * profile is fixed at hvrt_vm_create).
  */
 int hvrt_vm_kvm_profile(hvrt_vm *vm, struct hvrt_kvm_profile *out);
 
@@ -395,6 +397,11 @@ int hvrt_vm_kvm_profile(hvrt_vm *vm, struct hvrt_kvm_profile *out);
  * (profile 0 probes /dev/kvm as hvrt_vm_create would, once per type and process). vm_types says
  * whether hvrt_vm_create would take the type. Errors: -EFAULT out NULL; -EINVAL vm_type >= 32,
  * an unknown profile or out->size < 8; the probe's -errno (e.g. -EMFILE), not remembered.
+ * Thread-safety: any thread; probes of one process are serialized (one lock), and after a type's
+ * first successful probe the call makes no syscall. The probe's syscalls: open of /dev/kvm,
+ * ioctl (KVM_CHECK_EXTENSION, KVM_CREATE_VM, and on a type with guest_memfd slots
+ * KVM_CREATE_GUEST_MEMFD and KVM_SET_USER_MEMORY_REGION2), close. hvrt_vm_create with
+ * kvm_profile 0 makes the same ones, the first time a type is created in the process.
  */
 int hvrt_kvm_profile_query(uint32_t profile, uint32_t vm_type, struct hvrt_kvm_profile *out);
 

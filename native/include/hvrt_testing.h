@@ -83,7 +83,9 @@ int hvrt_test_fault_status(uint64_t *calls, uint32_t *fired);
  * st_ino), for the rest of the process: KVM_SET_USER_MEMORY_REGION2's GUEST_MEMFD then takes it
  * like one (its st_size as the guest_memfd's size). For replaying a kernel's recorded answers
  * (native/tests/kvm_replay_test.c) where no KVM makes real ones; a bound VM's KVM still refuses
- * it. At most 64 files. Errors: -EBADF fd not open; -EINVAL not a regular file; -ENOSPC full.
+ * it. At most 64 files; declaring one twice is 0. Errors: -EBADF fd not open; -EINVAL not a
+ * regular file; -ENOSPC full. Thread-safety: any thread (a lock); the check that reads the table
+ * is lock-free.
  */
 int hvrt_test_stand_in_guest_memfd(int fd);
 

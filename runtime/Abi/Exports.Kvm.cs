@@ -39,16 +39,16 @@ internal static unsafe class ExportsKvm
             {
                 return e;
             }
-            if (caps == null)
+            e = SizedCopy.Check(caps);
+            if (e == 0)
             {
-                return -Errno.EFAULT;
+                e = Vm.FromHandle(vm).GetKvmBinding(out _, out KvmCaps? probed);
+                if (e == 0)
+                {
+                    SizedCopy.Write(probed!.ToAbi(), caps);
+                }
             }
-            if (caps->Size < 8)
-            {
-                return -Errno.EINVAL;
-            }
-            e = Vm.FromHandle(vm).GetKvmBinding(out _, out KvmCaps? probed);
-            return e != 0 ? e : SizedCopy.To(probed!.ToAbi(), caps);
+            return e;
         }
         catch (Exception)
         {

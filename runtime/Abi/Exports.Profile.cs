@@ -22,8 +22,13 @@ internal static unsafe class ExportsProfile
             {
                 return e;
             }
-            VmRules rules = Vm.FromHandle(vm).Rules;
-            return SizedCopy.To(rules.Profile.ToAbi(rules.VmType), result);
+            e = SizedCopy.Check(result);
+            if (e == 0)
+            {
+                VmRules rules = Vm.FromHandle(vm).Rules;
+                SizedCopy.Write(rules.Profile.ToAbi(rules.VmType), result);
+            }
+            return e;
         }
         catch (Exception)
         {
@@ -37,16 +42,16 @@ internal static unsafe class ExportsProfile
     {
         try
         {
-            if (result == null)
+            int e = SizedCopy.Check(result);
+            if (e == 0 && vmType >= 32)
             {
-                return -Errno.EFAULT;
+                e = -Errno.EINVAL;
             }
-            if (vmType >= 32)
+            if (e == 0 && (e = HostProfile.Resolve(profile, vmType, out KernelProfile? p)) == 0)
             {
-                return -Errno.EINVAL;
+                SizedCopy.Write(p!.ToAbi(vmType), result);
             }
-            int e = HostProfile.Resolve(profile, vmType, out KernelProfile? p);
-            return e != 0 ? e : SizedCopy.To(p!.ToAbi(vmType), result);
+            return e;
         }
         catch (Exception)
         {

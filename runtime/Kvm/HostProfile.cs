@@ -148,7 +148,7 @@ internal static class HostProfile
             int rebind = KvmIoctls.SetRegion(vm, true, again);
             var high = r with { Slot = 2, GuestPhysAddr = 2 * Page, GuestMemfdOffset = (1ul << 63) - Page };
             int end = KvmIoctls.SetRegion(vm, true, high);
-            return profile.WithBindRules(endUnsigned: end == -Errno.EINVAL, rebindErrno: rebind is -Errno.EEXIST ? -Errno.EEXIST : -Errno.EINVAL);
+            return profile with { BindEndUnsigned = end == -Errno.EINVAL, RebindErrno = rebind is -Errno.EEXIST ? -Errno.EEXIST : -Errno.EINVAL };
         }
         finally
         {

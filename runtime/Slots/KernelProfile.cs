@@ -10,7 +10,7 @@ namespace Hvrt.Slots;
 /// (6.8 with CONFIG_KVM_SW_PROTECTED_VM, 6.12 with it and SEV); a probed one is the named profile
 /// whose rules this host's KVM follows, restricted to the VM types and limits the host offers.
 /// </summary>
-internal sealed class KernelProfile
+internal sealed record KernelProfile
 {
     /// <summary>HVRT_KVM_PROFILE_*: the kernel version as (major &lt;&lt; 8) | minor.</summary>
     public const uint V6_1 = 0x0601;
@@ -25,13 +25,13 @@ internal sealed class KernelProfile
     /// <summary>KVM_MEM_SLOTS_NUM - KVM_INTERNAL_MEM_SLOTS on x86, every version modelled.</summary>
     public const uint X86UserSlots = 32764;
 
-    public uint Version { get; private init; }
+    public uint Version { get; init; }
 
     /// <summary>HVRT_PROFILE_FROM_*.</summary>
-    public uint Source { get; private init; }
+    public uint Source { get; init; }
 
     /// <summary>Bit t: KVM_CREATE_VM takes type t (kvm_is_vm_type_supported; KVM_CAP_VM_TYPES when probed).</summary>
-    public uint VmTypes { get; private init; }
+    public uint VmTypes { get; init; }
 
     /// <summary>KVM_SET_USER_MEMORY_REGION2 exists (6.8, the guest_memfd series); before, -ENOTTY.</summary>
     public bool HasRegion2 => Version >= V6_8;
@@ -41,13 +41,13 @@ internal sealed class KernelProfile
     /// SW_PROTECTED, SEV or TDX select); otherwise -ENOTTY. Probed: KVM_CAP_MEMORY_ATTRIBUTES on
     /// /dev/kvm is not 0 (kvm_supported_mem_attributes(NULL) is PRIVATE wherever the ioctl exists).
     /// </summary>
-    public bool HasMemoryAttributes { get; private init; }
+    public bool HasMemoryAttributes { get; init; }
 
     /// <summary>
     /// guest_memfd exists (6.8 with CONFIG_KVM_PRIVATE_MEM; 6.18 with CONFIG_KVM_GUEST_MEMFD);
     /// without it no type takes a GUEST_MEMFD slot. Probed: KVM_CAP_GUEST_MEMFD on /dev/kvm.
     /// </summary>
-    public bool HasGuestMemfd { get; private init; }
+    public bool HasGuestMemfd { get; init; }
 
     /// <summary>
     /// check_memory_region_flags takes KVM_MEM_GUEST_MEMFD on every VM type: 6.18's d1e54dd08f16
@@ -68,20 +68,20 @@ internal sealed class KernelProfile
     /// negative and passed. Debian's 6.12 stable kernel has it (measured in the lab); probed, hvrt
     /// asks the host's KVM (a bind whose end is 2^63).
     /// </summary>
-    public bool BindEndUnsigned { get; private init; }
+    public bool BindEndUnsigned { get; init; }
 
     /// <summary>
     /// The errno of binding guest_memfd pages another slot already binds: -EINVAL, or -EEXIST
     /// (7ea987a90585, 7.2; Debian's 6.12 stable kernel has it, measured). Probed, hvrt binds the
     /// same page twice on a VM of the type.
     /// </summary>
-    public int RebindErrno { get; private init; } = -Errno.EINVAL;
+    public int RebindErrno { get; init; } = -Errno.EINVAL;
 
     /// <summary>User memslots per address space (KVM_CAP_NR_MEMSLOTS): 32764 in every version, or the host's.</summary>
-    public uint NrMemslots { get; private init; } = X86UserSlots;
+    public uint NrMemslots { get; init; } = X86UserSlots;
 
     /// <summary>Address spaces by type when probed (KVM_CAP_MULTI_ADDRESS_SPACE on a VM of that type); 0: the type's own.</summary>
-    public uint ProbedAddressSpaces { get; private init; }
+    public uint ProbedAddressSpaces { get; init; }
 
     /// <summary>The named profile, or null for a number hvrt does not know.</summary>
     public static KernelProfile? Named(uint version, uint source = HvrtKvmProfile.FromConfig) => version switch
@@ -90,51 +90,33 @@ internal sealed class KernelProfile
         V6_8 => Full(V6_8, source, TypesUpTo(SwProtectedVm)),
         // SEV and SEV-ES types arrived in 6.10, SNP in 6.11, TDX in 6.16.
         // As Debian's 6.12 stable kernel answers (the lab): 7.2's bind fixes are backported there.
-        V6_12 => Full(V6_12, source, TypesUpTo(SnpVm), bindEndUnsigned: true, rebindErrno: -Errno.EEXIST),
+        V6_12 => Full(V6_12, source, TypesUpTo(SnpVm)) with { BindEndUnsigned = true, RebindErrno = -Errno.EEXIST },
         V6_18 => Full(V6_18, source, TypesUpTo(TdxVm)),
         _ => null,
     };
 
-    private static KernelProfile Full(uint version, uint source, uint vmTypes, bool bindEndUnsigned = false, int rebindErrno = -Errno.EINVAL) => new()
+    /// <summary>A profile with guest_memfd and memory attributes (6.8 and later, every option on).</summary>
+    private static KernelProfile Full(uint version, uint source, uint vmTypes) => new()
     {
         Version = version,
         Source = source,
         VmTypes = vmTypes,
         HasMemoryAttributes = true,
         HasGuestMemfd = true,
-        BindEndUnsigned = bindEndUnsigned,
-        RebindErrno = rebindErrno,
     };
 
     /// <summary>
     /// This profile as a host's KVM has it: its VM types, memslots and address spaces, and whether
     /// its build has guest_memfd and memory attributes (a kernel may be built without them).
     /// </summary>
-    public KernelProfile OnHost(uint vmTypes, uint nrMemslots, uint addressSpaces, bool guestMemfd, bool memoryAttributes) => new()
+    public KernelProfile OnHost(uint vmTypes, uint nrMemslots, uint addressSpaces, bool guestMemfd, bool memoryAttributes) => this with
     {
-        Version = Version,
         Source = HvrtKvmProfile.FromProbe,
         VmTypes = vmTypes,
         NrMemslots = nrMemslots,
         ProbedAddressSpaces = addressSpaces,
         HasGuestMemfd = HasGuestMemfd && guestMemfd,
         HasMemoryAttributes = HasMemoryAttributes && memoryAttributes,
-        BindEndUnsigned = BindEndUnsigned,
-        RebindErrno = RebindErrno,
-    };
-
-    /// <summary>This profile with the bind rules a host's KVM showed (asked of it directly).</summary>
-    public KernelProfile WithBindRules(bool endUnsigned, int rebindErrno) => new()
-    {
-        Version = Version,
-        Source = Source,
-        VmTypes = VmTypes,
-        NrMemslots = NrMemslots,
-        ProbedAddressSpaces = ProbedAddressSpaces,
-        HasGuestMemfd = HasGuestMemfd,
-        HasMemoryAttributes = HasMemoryAttributes,
-        BindEndUnsigned = endUnsigned,
-        RebindErrno = rebindErrno,
     };
 
     /// <summary>The type's private memory (kvm_arch_has_private_mem: SW_PROTECTED, SNP, TDX).</summary>
